@@ -1,0 +1,3 @@
+from pycodecomplete.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""One typed config for a model: architecture, training and corpus settings.
+
+It is saved inside every model directory (`model.json`), and resuming or serving
+takes the architecture from there, never from the command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+from pycodecomplete.errors import PyccError
+
+ARCHS = ("lstm", "gpt2")
+OBJECTIVES = ("every-char", "last-char")
+
+
+@dataclass
+class Config:
+    # --- architecture -------------------------------------------------------
+    arch: str = "lstm"  # "lstm" (char-level) or "gpt2" (byte-level BPE)
+    seq_len: int = 100  # characters (lstm) or tokens (gpt2) per training window
+    lstm_units: int = 512  # units in each LSTM layer
+    lstm_layers: int = 4  # stacked LSTM layers
+    dropout: float = 0.2  # dropout between LSTM layers (and in GPT blocks)
+    # "every-char": predict the next character at every position of a window.
+    # "last-char": the design's original objective, one target per window.
+    objective: str = "every-char"
+    # Truncated BPTT: carry LSTM state across consecutive windows of the same
+    # stream instead of starting every window from zeros (char-rnn style).
+    stateful: bool = False
+    gpt_layers: int = 12
+    gpt_heads: int = 12
+    gpt_width: int = 768  # hidden size
+    gpt_vocab_size: int = 8000  # BPE vocabulary; see pycodecomplete/ml/tokenizer.py
+    # --- training -----------------------------------------------------------
+    batch_size: int = 64  # per replica; the global batch is this times the replicas
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0  # LSTMs on code spike without it
+    steps_per_epoch: int = 200  # steps between validation, logs and checkpoints
+    val_windows: int = 256  # validation windows scored at the end of each epoch
+    seed: int = 1337
+    # --- corpus -------------------------------------------------------------
+    val_fraction: float = 0.05  # share of files (by path hash) held out for validation
+    max_file_bytes: int = 1_000_000  # larger files are skipped
+    max_line_chars: int = 1000  # a longer line marks a generated or minified file
+
+    def validate(self) -> "Config":
+        if self.arch not in ARCHS:
+            raise PyccError(f"config: arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        if self.objective not in OBJECTIVES:
+            raise PyccError(f"config: objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        if self.stateful and self.objective != "every-char":
+            raise PyccError("config: stateful training needs objective=every-char")
+        for name in ("seq_len", "lstm_units", "lstm_layers", "gpt_layers", "gpt_heads", "gpt_width",
+                     "gpt_vocab_size", "batch_size", "steps_per_epoch", "val_windows", "max_file_bytes",
+                     "max_line_chars"):
+            if getattr(self, name) < 1:
+                raise PyccError(f"config: {name} must be at least 1, not {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise PyccError(f"config: dropout must be in [0, 1), not {self.dropout}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise PyccError(f"config: val_fraction must be in (0, 1), not {self.val_fraction}")
+        if self.learning_rate <= 0:
+            raise PyccError("config: learning_rate must be positive")
+        if self.arch == "gpt2" and self.gpt_width % self.gpt_heads:
+            raise PyccError("config: gpt_width must be a multiple of gpt_heads")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise PyccError(f"config: unknown key(s): {', '.join(sorted(unknown))}")
+        return cls(**data).validate()
+
+    def with_overrides(self, overrides: dict | list[str] | None) -> "Config":
+        """Apply `{"key": value}` or `["key=value", ...]`; unknown keys are an error."""
+        if not overrides:
+            return self
+        if isinstance(overrides, list):
+            pairs = {}
+            for item in overrides:
+                if "=" not in item:
+                    raise PyccError(f"config override {item!r} is not KEY=VALUE")
+                key, value = item.split("=", 1)
+                pairs[key.strip().replace("-", "_")] = value.strip()
+            overrides = pairs
+        types = {f.name: f.type for f in fields(self)}
+        changes = {}
+        for key, value in overrides.items():
+            if key not in types:
+                raise PyccError(f"config: unknown key {key!r} (known: {', '.join(sorted(types))})")
+            changes[key] = _coerce(key, value, types[key])
+        return dataclasses.replace(self, **changes).validate()
+
+
+def _coerce(key: str, value, type_name: str):
+    if not isinstance(value, str):
+        return value
+    try:
+        if type_name == "bool":
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if type_name == "int":
+            return int(value)
+        if type_name == "float":
+            return float(value)
+    except ValueError:
+        raise PyccError(f"config: {key} expects {type_name}, got {value!r}") from None
+    return value
+
+
+PRESETS: dict[str, dict] = {
+    # The design's reference architecture.
+    "paper": dict(lstm_units=512, lstm_layers=4, dropout=0.2, batch_size=128),
+    # Learns usefully on a 2-core CPU in under an hour (see README, "Choosing the CPU preset").
+    "cpu": dict(lstm_units=256, lstm_layers=2, dropout=0.1, batch_size=64, learning_rate=3e-3),
+    # For tests: trains in seconds.
+    "tiny": dict(lstm_units=32, lstm_layers=1, dropout=0.0, batch_size=16, steps_per_epoch=10,
+                 val_windows=16, learning_rate=1e-2),
+    # GPyT's GPT-2 size (12 layers, 12 heads, width 768, context 1024).
+    "gpt2-small": dict(arch="gpt2", gpt_layers=12, gpt_heads=12, gpt_width=768, seq_len=1024,
+                       gpt_vocab_size=8000, dropout=0.1, batch_size=8, learning_rate=3e-4),
+    # A GPT-2 that learns on a 2-core CPU in under an hour.
+    "gpt2-cpu": dict(arch="gpt2", gpt_layers=4, gpt_heads=4, gpt_width=256, seq_len=128,
+                     gpt_vocab_size=4000, dropout=0.0, batch_size=16, learning_rate=1e-3),
+    "gpt2-tiny": dict(arch="gpt2", gpt_layers=1, gpt_heads=2, gpt_width=32, seq_len=32,
+                      gpt_vocab_size=300, dropout=0.0, batch_size=8, steps_per_epoch=10,
+                      val_windows=8, learning_rate=3e-3),
+}
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise PyccError(f"unknown preset {name!r} (choose from: {', '.join(PRESETS)})")
+    return Config().with_overrides(PRESETS[name])

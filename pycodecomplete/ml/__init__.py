@@ -1,0 +1,1 @@
+"""The learning side: corpus, tf.data pipeline, models, training and evaluation."""
