@@ -36,19 +36,26 @@ TOKENIZER = "tokenizer.json"
 SUMMARY = "summary.json"
 METRICS = "metrics.json"
 INFERENCE_FILES = (MANIFEST, WEIGHTS, TOKENIZER, SUMMARY, METRICS)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temp path beside `path`; on success it replaces `path` in one rename."""
+    """Yield a temp path beside `path`; on success it replaces `path` in one rename.
+
+    The temp name keeps `path`'s suffix, for writers (Keras) that insist on one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if os.path.isfile(tmp):
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,69 @@
+"""tf.data input pipelines over an encoded character stream.
+
+Memory holds the stream once, one byte per character. Each batch is gathered by
+index arithmetic from that byte tensor; no one-hot copy exists outside the model,
+which one-hot encodes ids inside its graph.
+
+Training windows start at offsets drawn by a *stateless* RNG seeded with the global
+step, so a resumed run sees exactly the batches it would have seen without the kill.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from pycodecomplete.config import Config
+from pycodecomplete.errors import PyccError
+
+
+def _split_targets(windows: tf.Tensor, config: Config):
+    """windows: [B, seq_len + 1] ids -> (inputs, targets) for the configured objective."""
+    inputs = windows[:, :-1]
+    if config.objective == "every-char":
+        return inputs, windows[:, 1:]  # every position's target is the next character
+    return inputs, windows[:, -1]  # the design's original: only the 101st character
+
+
+def check_stream(stream: np.ndarray, config: Config, what: str) -> None:
+    if len(stream) < config.seq_len + 1:
+        raise PyccError(
+            f"the {what} split has {len(stream)} characters, fewer than one training window "
+            f"({config.seq_len + 1}); add more .py files")
+
+
+def train_dataset(stream: np.ndarray, config: Config, global_batch: int, start_step: int = 0) -> tf.data.Dataset:
+    """An endless dataset of batches; batch k is a pure function of (seed, k)."""
+    check_stream(stream, config, "training")
+    data = tf.constant(stream, dtype=tf.uint8)
+    span = config.seq_len + 1
+    max_offset = len(stream) - span + 1
+    seed = config.seed
+
+    def batch_for_step(step):
+        offsets = tf.random.stateless_uniform(
+            [global_batch], seed=tf.stack([tf.constant(seed, tf.int64), step]),
+            maxval=max_offset, dtype=tf.int64)
+        idx = offsets[:, None] + tf.range(span, dtype=tf.int64)[None, :]
+        return _split_targets(tf.cast(tf.gather(data, idx), tf.int32), config)
+
+    return (tf.data.Dataset.counter(start=start_step)
+            .map(batch_for_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def validation_windows(stream: np.ndarray, config: Config, max_windows: int) -> np.ndarray:
+    """Up to `max_windows` non-overlapping windows spread evenly across the stream."""
+    check_stream(stream, config, "validation")
+    span = config.seq_len + 1
+    starts = np.arange(0, len(stream) - span + 1, config.seq_len)
+    if len(starts) > max_windows:
+        starts = starts[np.linspace(0, len(starts) - 1, max_windows).astype(np.int64)]
+    return stream[starts[:, None] + np.arange(span)[None, :]]
+
+
+def validation_dataset(stream: np.ndarray, config: Config, global_batch: int) -> tf.data.Dataset:
+    windows = validation_windows(stream, config, config.val_windows)
+    return (tf.data.Dataset.from_tensor_slices(windows.astype(np.int32))
+            .batch(global_batch)
+            .map(lambda w: _split_targets(w, config), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
