@@ -61,6 +61,10 @@ class CharVocabulary:
             return self._lut[raw]
         return np.fromiter((self.map_char(c) for c in text), dtype=np.uint8, count=len(text))
 
+    def encode_document(self, text: str) -> np.ndarray:
+        """Encode a whole file or editor buffer: BOUNDARY first, as in training."""
+        return np.concatenate([np.array([self.boundary_id], np.uint8), self.encode(text)])
+
     def decode(self, ids) -> str:
         return "".join(CHARS[int(i)] for i in ids)
 

@@ -152,12 +152,8 @@ def encode_stream(files: list[SourceFile], vocab: CharVocabulary | None = None) 
     engine starts every document with it.
     """
     vocab = vocab or CharVocabulary()
-    parts = []
-    for f in files:
-        parts.append(BOUNDARY)
-        parts.append(f.text)
-    parts.append(BOUNDARY)
-    return vocab.encode("".join(parts))
+    closing = np.array([vocab.boundary_id], np.uint8)
+    return np.concatenate([vocab.encode_document(f.text) for f in files] + [closing])
 
 
 def read_sources(paths: list[str | Path], *, max_file_bytes: int = 1_000_000,

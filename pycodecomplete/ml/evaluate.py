@@ -18,7 +18,7 @@ from pycodecomplete.artifact import ModelArtifact
 from pycodecomplete.config import Config
 from pycodecomplete.errors import PyccError
 from pycodecomplete.ml.corpus import SourceFile, load_corpus, read_sources
-from pycodecomplete.vocab import BOUNDARY, CharVocabulary
+from pycodecomplete.vocab import CharVocabulary
 
 log = logging.getLogger(__name__)
 _POSITIONS_PER_BATCH = 1_000_000  # bounds the [batch, time, 100] logits tensor (~400 MB)
@@ -87,7 +87,7 @@ def _lstm_scorer(art: ModelArtifact):
 def score_files(art: ModelArtifact, files: list[SourceFile]) -> dict:
     vocab = CharVocabulary()
     score = _lstm_scorer(art)
-    encoded = sorted((vocab.encode(BOUNDARY + f.text) for f in files), key=len)
+    encoded = sorted((vocab.encode_document(f.text) for f in files), key=len)
     nll = top1 = top5 = 0.0
     chars = 0
     i = 0
