@@ -87,9 +87,10 @@ class _Budget(keras.callbacks.Callback):
 class _Checkpointer(keras.callbacks.Callback):
     """At each epoch end: best weights by val_loss, metrics CSV, checkpoint, state."""
 
-    def __init__(self, out: Path, config: Config, state: dict, budget: _Budget, summary: dict):
+    def __init__(self, out: Path, config: Config, state: dict, budget: _Budget, summary: dict, export):
         super().__init__()
         self.out, self.config, self.state, self.budget, self.summary = out, config, state, budget, summary
+        self.export = export  # model -> dict of arrays for weights.npz
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -100,7 +101,7 @@ class _Checkpointer(keras.callbacks.Callback):
         val_loss = logs.get("val_loss")
         if val_loss is not None and math.isfinite(val_loss) and val_loss < self.state.get("best_val_loss", math.inf):
             self.state["best_val_loss"] = val_loss
-            write_npz_atomic(self.out / artifact.WEIGHTS, export_weights(self.model, self.config))
+            write_npz_atomic(self.out / artifact.WEIGHTS, self.export(self.model))
             write_json_atomic(self.out / artifact.METRICS, {
                 "source": "training validation", "step": step, "epoch": epoch + 1,
                 "val_loss": val_loss, "val_bpc": val_loss / math.log(2), "val_acc": logs.get("val_acc"),
@@ -133,38 +134,89 @@ def load_state(out: Path) -> dict | None:
     return read_json(path) if path.exists() else None
 
 
-def train(out_dir, corpus_dirs=None, config: Config | None = None, *, max_steps: int | None = None,
-          epochs: int | None = None, minutes: float | None = None, devices: list[str] | None = None,
-          verbose: int | str = "auto") -> dict:
-    """Train (or resume) the model in `out_dir`; returns the training summary."""
+def start_or_resume(out_dir, config: Config | None) -> tuple[Path, Config, dict]:
+    """The config and training state of `out_dir`: from its checkpoint when resuming."""
     out = Path(out_dir)
     state = load_state(out)
     if state is not None:
         config = artifact.ModelArtifact.load(out).config
         log.info("resuming %s at step %d (architecture from %s)", out, state["step"], artifact.MANIFEST)
-    else:
-        if (out / artifact.MANIFEST).exists():
-            raise PyccError(f"{out} already holds a model without a training checkpoint; choose a new --out")
-        config = (config or Config()).validate()
-        state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "history": []}
+        return out, config, state
+    if (out / artifact.MANIFEST).exists():
+        raise PyccError(f"{out} already holds a model without a training checkpoint; choose a new --out")
+    return out, (config or Config()).validate(), {"step": 0, "epoch": 0, "elapsed_s": 0.0, "history": []}
+
+
+def plan_epochs(state: dict, config: Config, max_steps, epochs, minutes) -> int:
+    """The `epochs` argument for fit, or 0 when the budget is already spent."""
+    target = epochs if epochs is not None else 10**9
+    if max_steps is not None:
+        target = min(target, state["epoch"] + math.ceil(max(0, max_steps - state["step"]) / config.steps_per_epoch))
+    if (max_steps is not None and state["step"] >= max_steps) or state["epoch"] >= target or \
+            (minutes is not None and state["elapsed_s"] >= minutes * 60):
+        return 0
+    return target
+
+
+def build_or_load(out: Path, state: dict, config: Config, strategy, build, vocabulary: dict,
+                  extra_files: dict[str, bytes] | None = None):
+    """Under the strategy's scope: the checkpointed model, or a new compiled one."""
+    with strategy.scope():
+        if state.get("checkpoint"):
+            ckpt = out / CHECKPOINTS / state["checkpoint"]
+            try:
+                return keras.models.load_model(ckpt)
+            except Exception as exc:
+                raise PyccError(f"cannot load checkpoint {ckpt}: {exc.__class__.__name__}: {exc}") from None
+        model = build()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, blob in (extra_files or {}).items():
+        artifact.write_bytes_atomic(out / name, blob)
+    artifact.write_manifest(out, config, vocabulary)
+    return model
+
+
+def fit(out: Path, model, config: Config, state: dict, summary_update: dict, train_ds, val_ds, export, *,
+        target_epochs: int, max_steps, minutes, global_batch: int, replicas: int, strategy,
+        verbose="auto") -> dict:
+    """The shared training loop: budgets, TensorBoard, checkpoints, best weights, summary."""
+    summary = artifact.ModelArtifact.load(out).summary() or {}
+    summary.update(summary_update)
+    summary.update(global_batch=global_batch, replicas=replicas, strategy=type(strategy).__name__,
+                   hardware=hardware(), parameters=int(model.count_params()))
+    budget = _Budget(max_steps, minutes * 60 if minutes is not None else None, state["elapsed_s"])
+    callbacks = [budget,
+                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch"),
+                 _Checkpointer(out, config, state, budget, summary, export)]
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    log.info("training %s: %s params, global batch %d on %d replica(s), from step %d", config.arch,
+             f"{model.count_params():,}", global_batch, replicas, state["step"])
+    model.fit(train_ds, steps_per_epoch=config.steps_per_epoch, epochs=target_epochs,
+              initial_epoch=state["epoch"], validation_data=val_ds, callbacks=callbacks,
+              verbose=verbose, shuffle=False)
+    log.info("done: step %d, best val_loss %.4f, model in %s", state["step"],
+             state.get("best_val_loss", float("nan")), out)
+    return summary
+
+
+def train(out_dir, corpus_dirs=None, config: Config | None = None, *, max_steps: int | None = None,
+          epochs: int | None = None, minutes: float | None = None, devices: list[str] | None = None,
+          verbose: int | str = "auto") -> dict:
+    """Train (or resume) the model in `out_dir`; returns the training summary."""
+    out, config, state = start_or_resume(out_dir, config)
     if config.stateful:
         raise PyccError("stateful (truncated-BPTT) training is not implemented yet; use stateful=false")
-    if config.arch != "lstm":
-        from pycodecomplete.ml import gpt  # the GPT-2 family trains through its own module
-        return gpt.train(out, corpus_dirs, config, state=state, max_steps=max_steps, epochs=epochs,
-                         minutes=minutes, devices=devices, verbose=verbose)
-
     # Absolute roots, so `pycc evaluate` can rebuild the validation split from anywhere.
     corpus_dirs = [d if str(d) == "stdlib" else Path(d).resolve() for d in corpus_dirs or []]
+    if config.arch != "lstm":
+        from pycodecomplete.ml import gpt  # the GPT-2 family brings its own data and model
+        return gpt.train(out, corpus_dirs, config, state, max_steps=max_steps, epochs=epochs,
+                         minutes=minutes, devices=devices, verbose=verbose)
+
     corpus = load_corpus(corpus_dirs, val_fraction=config.val_fraction,
                          max_file_bytes=config.max_file_bytes, max_line_chars=config.max_line_chars)
-    stats = corpus.stats()
-    log.info("corpus: %d files, %d characters (train %d / val %d files); skipped %s", stats["files"],
-             stats["chars"], stats["train"]["files"], stats["val"]["files"],
-             {k: v for k, v in stats["skipped"].items() if v})
-    if not corpus.split("val"):
-        raise PyccError(f"the validation split is empty ({stats['files']} files at val_fraction="
-                        f"{config.val_fraction}); add files or raise val_fraction with --set")
+    stats = log_corpus(corpus, config)
     train_stream, val_stream = encode_stream(corpus.split("train")), encode_stream(corpus.split("val"))
 
     strategy = select_strategy(devices)
@@ -173,42 +225,27 @@ def train(out_dir, corpus_dirs=None, config: Config | None = None, *, max_steps:
     if max_steps is None and epochs is None and minutes is None:
         # Default budget: one pass over the training characters.
         max_steps = max(1, len(train_stream) // (global_batch * config.seq_len))
-    target_epochs = epochs if epochs is not None else 10**9
-    if max_steps is not None:
-        target_epochs = min(target_epochs, state["epoch"] + math.ceil(max(0, max_steps - state["step"]) / config.steps_per_epoch))
-    if (max_steps is not None and state["step"] >= max_steps) or state["epoch"] >= target_epochs or \
-            (minutes is not None and state["elapsed_s"] >= minutes * 60):
+    target_epochs = plan_epochs(state, config, max_steps, epochs, minutes)
+    if not target_epochs:
         log.info("%s has already reached its budget (step %d); nothing to do", out, state["step"])
         return artifact.ModelArtifact.load(out).summary()
 
-    with strategy.scope():
-        if state.get("checkpoint"):
-            ckpt = out / CHECKPOINTS / state["checkpoint"]
-            try:
-                model = keras.models.load_model(ckpt)
-            except Exception as exc:
-                raise PyccError(f"cannot load checkpoint {ckpt}: {exc.__class__.__name__}: {exc}") from None
-        else:
-            model = compile_model(build_lstm(config), config)
-            out.mkdir(parents=True, exist_ok=True)
-            artifact.write_manifest(out, config, CharVocabulary().to_json())
+    model = build_or_load(out, state, config, strategy, lambda: compile_model(build_lstm(config), config),
+                          CharVocabulary().to_json())
+    return fit(out, model, config, state, {"corpus": stats, "objective": config.objective},
+               data.train_dataset(train_stream, config, global_batch, start_step=state["step"]),
+               data.validation_dataset(val_stream, config, global_batch),
+               lambda m: export_weights(m, config), target_epochs=target_epochs, max_steps=max_steps,
+               minutes=minutes, global_batch=global_batch, replicas=replicas, strategy=strategy,
+               verbose=verbose)
 
-    summary = artifact.ModelArtifact.load(out).summary() or {}
-    summary.update(corpus=stats, objective=config.objective, global_batch=global_batch, replicas=replicas,
-                   strategy=type(strategy).__name__, hardware=hardware(),
-                   parameters=int(model.count_params()))
-    budget = _Budget(max_steps, minutes * 60 if minutes is not None else None, state["elapsed_s"])
-    callbacks = [budget,
-                 keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch"),
-                 _Checkpointer(out, config, state, budget, summary)]
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
-    log.info("training %s: %s params, global batch %d on %d replica(s), from step %d", config.arch,
-             f"{model.count_params():,}", global_batch, replicas, state["step"])
-    model.fit(data.train_dataset(train_stream, config, global_batch, start_step=state["step"]),
-              steps_per_epoch=config.steps_per_epoch, epochs=target_epochs, initial_epoch=state["epoch"],
-              validation_data=data.validation_dataset(val_stream, config, global_batch),
-              callbacks=callbacks, verbose=verbose, shuffle=False)
-    log.info("done: step %d, best val_loss %.4f, model in %s", state["step"],
-             state.get("best_val_loss", float("nan")), out)
-    return summary
+
+def log_corpus(corpus, config: Config) -> dict:
+    stats = corpus.stats()
+    log.info("corpus: %d files, %d characters (train %d / val %d files); skipped %s", stats["files"],
+             stats["chars"], stats["train"]["files"], stats["val"]["files"],
+             {k: v for k, v in stats["skipped"].items() if v})
+    if not corpus.split("val"):
+        raise PyccError(f"the validation split is empty ({stats['files']} files at val_fraction="
+                        f"{config.val_fraction}); add files or raise val_fraction with --set")
+    return stats
