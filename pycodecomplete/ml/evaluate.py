@@ -113,18 +113,63 @@ def score_files(art: ModelArtifact, files: list[SourceFile]) -> dict:
             "chars": chars, "files": len(files)}
 
 
+def score_with_engine(engine, files: list[SourceFile], progress: bool = True) -> dict:
+    """bpc and accuracy as the completion engine sees them, for any engine context.
+
+    One request per character, so this is for the context experiments on a few
+    thousand characters; `score_files` is the fast path for the document context.
+    """
+    from tqdm import tqdm
+
+    vocab = CharVocabulary()
+    nll = top1 = top5 = 0.0
+    chars = 0
+    bar = tqdm(total=sum(len(f.text) for f in files), desc="scoring", unit="char", disable=not progress)
+    for index, f in enumerate(files):
+        targets = vocab.encode(f.text)
+        for position, target in enumerate(targets):
+            logp = engine.next_logprobs(f.text[:position], document=f"score-{index}")
+            nll -= float(logp[target])
+            rank = int((logp > logp[target]).sum())
+            top1 += rank < 1
+            top5 += rank < 5
+        chars += len(targets)
+        bar.update(len(targets))
+    bar.close()
+    return {"bpc": nll / chars / math.log(2), "top1": top1 / chars, "top5": top5 / chars,
+            "chars": chars, "files": len(files)}
+
+
 def evaluate(model_dir, data: list[Path] | None = None, max_chars: int | None = None,
-             keystrokes: bool = False) -> dict:
+             keystrokes: bool = False, context: str = "document") -> dict:
+    """`context`: "document" (state carried from the file's start) or "window:N" (last N chars)."""
     art = ModelArtifact.load(model_dir)
     if art.config.arch == "gpt2":
         from pycodecomplete.ml import gpt
         return gpt.evaluate(art, data, max_chars=max_chars, keystrokes=keystrokes)
+    settings = _engine_settings(context)
     files = select_files(model_dir, data, max_chars, art.config)
     started = time.perf_counter()
-    result = {"model": art.name, "data": "validation split" if not data else [str(d) for d in data]}
-    result.update(score_files(art, files))
+    result = {"model": art.name, "data": "validation split" if not data else [str(d) for d in data],
+              "context": context}
+    engine = None
+    if keystrokes or settings["context"] != "document":
+        from pycodecomplete.engine.completion import CompletionEngine
+        engine = CompletionEngine.from_model_dir(art.path, settings)
+    if settings["context"] == "document":
+        result.update(score_files(art, files))
+    else:
+        result.update(score_with_engine(engine, files))
     if keystrokes:
         from pycodecomplete.ml.keystrokes import simulate_files
-        result.update(simulate_files(art, files))
+        result.update(simulate_files(engine, files))
     result["elapsed_s"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def _engine_settings(context: str) -> dict:
+    if context == "document":
+        return {"context": "document"}
+    if context.startswith("window:") and context[7:].isdigit() and int(context[7:]) >= 100:
+        return {"context": "window", "window": int(context[7:])}
+    raise PyccError(f"context must be 'document' or 'window:N' with N >= 100, not {context!r}")
