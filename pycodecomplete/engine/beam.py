@@ -1,0 +1,213 @@
+"""Beam search to natural boundaries.
+
+Where a suggestion stops depends on what the cursor is in (`boundary_rule`):
+
+* **word**: the text before the cursor ends in an identifier, keyword or number
+  (``[A-Za-z0-9_]``), or in ``.`` after one (attribute access). The suggestion
+  completes that word and stops before the first character that cannot be part of
+  it. Its score includes the probability that the word ends there.
+* **string**: the cursor is inside a string literal opened on the current line.
+  The suggestion stops after the closing quote (or before a newline).
+* **line**: anywhere else. The suggestion runs to the end of the line (the newline
+  itself is not part of it).
+
+In every mode a suggestion has at least one character and never more than
+`max_chars` (a beam reaching `max_chars` is cut there). The search makes at most
+`lookahead` batched model steps, so suggestions explore at most that many
+characters past the first; a line or string suggestion still open then is cut back
+to its last space or word end, and a word still open is dropped.
+
+`width` hypotheses stay alive per step (at least `n`). Every live hypothesis also
+proposes itself as finished (with the probability of its ending); the search stops
+when no live hypothesis can still beat the n-th best finished one, since scores only
+fall as text grows. Each live beam's next-character log-probabilities come from
+`nodes`, a tree of already computed (log-probs, state) keyed by the suggestion text
+so far; missing nodes are computed in one batched `stepper.step` per depth. The
+engine keeps that tree between keystrokes, so typing or accepting a predicted
+character costs no model steps. The tree only saves work: steps are counted the
+same with or without it, so results do not depend on what was cached.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_OPENERS = frozenset(")]}")
+# Never suggested: the file separator, the unknown mark, and carriage returns.
+NEVER = "\x0b\x0c\r"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str
+    score: float  # probability of the text (and of its ending where it ends on a boundary)
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "score": self.score}
+
+
+@dataclass(frozen=True)
+class BoundaryRule:
+    kind: str  # "word", "string" or "line"
+    ends_before: frozenset  # emitting one of these ends the suggestion before it
+    ends_after: frozenset = frozenset()  # ... or after it (the closing quote)
+    backslashes: int = 0  # backslashes right before the cursor (an escaped quote does not close)
+
+
+def open_string_quote(line: str) -> str | None:
+    """The quote of a single-line string left open at the end of `line`, if any."""
+    i, quote, n = 0, None, len(line)
+    while i < n:
+        ch = line[i]
+        if quote is None:
+            if ch == "#":
+                return None
+            if ch in "'\"":
+                if line.startswith(ch * 3, i):
+                    end = line.find(ch * 3, i + 3)
+                    if end < 0:
+                        return None  # a triple-quoted string runs over lines: use line mode
+                    i = end + 3
+                    continue
+                quote = ch
+        elif ch == "\\":
+            i += 1
+        elif ch == quote:
+            quote = None
+        i += 1
+    return quote
+
+
+def boundary_rule(before_cursor: str) -> BoundaryRule:
+    line = before_cursor[before_cursor.rfind("\n") + 1:]
+    quote = open_string_quote(line)
+    if quote is not None:
+        backslashes = len(line) - len(line.rstrip("\\"))
+        return BoundaryRule("string", frozenset("\n"), frozenset(quote), backslashes)
+    last = line[-1:]
+    if last in WORD_CHARS or (last == "." and len(line) > 1 and (line[-2] in WORD_CHARS or line[-2] in _OPENERS)
+                              and not re.search(r"(?<![A-Za-z0-9_])\d+\.$", line)):
+        return BoundaryRule("word", frozenset(c for c in map(chr, range(128)) if c not in WORD_CHARS))
+    return BoundaryRule("line", frozenset("\n"))
+
+
+def _cut(text: str) -> int:
+    """Length of `text` cut back to its last space or word end (0: nowhere)."""
+    for i in range(len(text) - 1, 0, -1):
+        if text[i].isspace() or (text[i - 1] in WORD_CHARS and text[i] not in WORD_CHARS):
+            return len(text[:i].rstrip())
+    return 0
+
+
+@dataclass
+class _Beam:
+    text: str
+    last: int  # id of the last character (-1 for the root)
+    scores: tuple  # cumulative log-probability after each character
+
+    def escaped(self, rule: BoundaryRule) -> bool:
+        """Whether the next character is escaped by a backslash (in string mode)."""
+        count = len(self.text) - len(self.text.rstrip("\\"))
+        if count == len(self.text):
+            count += rule.backslashes
+        return count % 2 == 1
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    if values.size == 0:
+        return -math.inf
+    top = float(values.max())
+    if top == -math.inf:
+        return top
+    return top + math.log(float(np.exp(values - top).sum()))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float64)
+    top = logits.max(axis=-1, keepdims=True)
+    shifted = logits - top
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: Sequence[str], *,
+                n: int, width: int, max_chars: int, lookahead: int) -> tuple[list[Suggestion], dict]:
+    """Return up to `n` ranked suggestions and the tree of nodes the search visited.
+
+    `nodes` maps suggestion text -> (log-probs over the vocabulary, stepper state);
+    it must hold the root ``""``. Missing nodes are computed, at most `lookahead`
+    batched steps (depths) in all.
+    """
+    vocab = len(chars)
+    width = max(width, n)
+    ends_before = np.array([c in rule.ends_before for c in chars])
+    ends_after = np.array([c in rule.ends_after for c in chars])
+    never = np.array([c in NEVER for c in chars])
+    grow = ~(ends_before | never)
+    visited = {"": nodes[""]}
+    finished: dict[str, float] = {}
+
+    def finish(text: str, score: float) -> None:
+        if score > finished.get(text, -math.inf):
+            finished[text] = score
+
+    def threshold() -> float:
+        """Score a hypothesis must beat to reach the top n (scores only fall as text grows)."""
+        if len(finished) < n:
+            return -math.inf
+        return sorted(finished.values(), reverse=True)[n - 1]
+
+    live = [_Beam("", -1, (0.0,))]
+    steps = 0
+    while True:
+        table = np.full((len(live), vocab), -math.inf)
+        for row, beam in enumerate(live):
+            logp, score = visited[beam.text][0], beam.scores[-1]
+            table[row] = np.where(grow, logp + score, -math.inf)
+            if beam.text:
+                finish(beam.text, score + _logsumexp(logp[ends_before]))
+            if rule.ends_after and not beam.escaped(rule):
+                for col in np.flatnonzero(ends_after):
+                    finish(beam.text + chars[col], score + float(logp[col]))
+                    table[row, col] = -math.inf
+        flat = table.ravel()
+        bar = threshold()
+        order = np.lexsort((np.arange(flat.size), -flat))[:width]
+        next_live = []
+        for index in order:
+            score = float(flat[index])
+            if score == -math.inf or score <= bar:
+                break
+            row, col = divmod(int(index), vocab)
+            beam = live[row]
+            text = beam.text + chars[col]
+            if len(text) >= max_chars:
+                finish(text, score)
+            else:
+                next_live.append(_Beam(text, col, beam.scores + (score,)))
+        bar = threshold()
+        live = [b for b in next_live if b.scores[-1] > bar]
+        if not live or steps >= lookahead:
+            break
+        for beam in live:
+            if beam.text not in visited and beam.text in nodes:
+                visited[beam.text] = nodes[beam.text]
+        todo = [b for b in live if b.text not in visited]
+        if todo:
+            state = stepper.stack([visited[b.text[:-1]][1] for b in todo])
+            logits, new_state = stepper.step(state, np.array([b.last for b in todo]))
+            logps = log_softmax(logits).astype(np.float32)
+            for row, beam in enumerate(todo):
+                visited[beam.text] = (logps[row], stepper.select(new_state, [row]))
+        steps += 1  # counted with or without the cache, so results never depend on it
+    if rule.kind != "word":
+        for beam in live:  # still open after `lookahead` steps: cut back to a space or word end
+            cut = _cut(beam.text)
+            if cut:
+                finish(beam.text[:cut], beam.scores[cut])
+    ranked = sorted(finished.items(), key=lambda item: (-item[1], item[0]))[:n]
+    return [Suggestion(text, math.exp(score)) for text, score in ranked], visited
