@@ -199,19 +199,25 @@ class RepositoryStore:
         return insert(table)
 
     def _upsert(self, conn, table: sa.Table, rows: list[dict], key: list[str], update: list[str]) -> None:
-        for start in range(0, len(rows), _BATCH):
-            stmt = self._insert(table).values(rows[start:start + _BATCH])
-            if self.dialect == "sqlite":
-                if update:
-                    stmt = stmt.on_conflict_do_update(index_elements=key,
-                                                      set_={c: stmt.excluded[c] for c in update})
-                else:
-                    stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        """INSERT ... ON CONFLICT DO UPDATE (SQLite) / ON DUPLICATE KEY UPDATE (MySQL), as one executemany.
+
+        The statement is the same for every batch, so SQLAlchemy compiles it once and caches it.
+        """
+        if not rows:
+            return
+        stmt = self._insert(table)
+        if self.dialect == "sqlite":
+            if update:
+                stmt = stmt.on_conflict_do_update(index_elements=key, set_={c: stmt.excluded[c] for c in update})
             else:
-                # ON DUPLICATE KEY UPDATE needs at least one assignment; k = k changes nothing.
-                stmt = stmt.on_duplicate_key_update(
-                    {c: stmt.inserted[c] for c in update} if update else {key[0]: table.c[key[0]]})
-            conn.execute(stmt)
+                stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        else:
+            # ON DUPLICATE KEY UPDATE needs at least one assignment; k = k changes nothing.
+            stmt = stmt.on_duplicate_key_update(
+                {c: stmt.inserted[c] for c in update} if update else {key[0]: table.c[key[0]]})
+        columns = list(rows[0])
+        for start in range(0, len(rows), _BATCH):
+            conn.execute(stmt, [{c: r[c] for c in columns} for r in rows[start:start + _BATCH]])
 
     def _upsert_repositories(self, conn, rows: list[dict], seen_at: dt.datetime) -> int:
         """Insert new repositories, refresh known ones; returns how many were new."""
