@@ -140,8 +140,182 @@ def cmd_evaluate(args) -> int:
 # ---------------------------------------------------------------- serving ----
 # (complete, generate, serve)
 
+def _default_model_dir() -> Path:
+    """The model served when no --model is given: data/models/current, else trained-models/default."""
+    from pycodecomplete.paths import resolve_default_model
+
+    return resolve_default_model()
+
+
+def _engine_settings_from_args(args) -> dict:
+    settings = {}
+    for flag in ("context", "window", "beam_width", "lookahead"):
+        if getattr(args, flag, None) is not None:
+            settings[flag] = getattr(args, flag)
+    return settings
+
+
+def _add_engine_flags(parser, with_model_help: str) -> None:
+    parser.add_argument("--model", type=Path, default=None, metavar="DIR", help=with_model_help)
+    parser.add_argument("--context", choices=("document", "window"), default=None,
+                        help="document: carry the model state over the whole text (default); "
+                             "window: read only the last --window characters")
+    parser.add_argument("--window", type=int, default=None, metavar="N",
+                        help="characters of context in window mode (at least 100; default 100)")
+    parser.add_argument("--beam-width", type=int, default=None, metavar="N",
+                        help="beams kept per step of the search (default 5)")
+    parser.add_argument("--lookahead", type=int, default=None, metavar="N",
+                        help="most model steps one completion may take (default: from the model's size)")
+
+
 def _add_serving(sub) -> None:
-    pass
+    model_help = "model directory (default: data/models/current if present, else trained-models/default)"
+    p = sub.add_parser("complete", help="print completions for the code before the cursor",
+                       description="Print up to N suggestions to continue TEXT (the code before the cursor).")
+    p.add_argument("text", metavar="TEXT", help="code before the cursor, or - to read it from stdin")
+    p.add_argument("--n", type=int, default=5, help="how many suggestions (1..10, default 5)")
+    p.add_argument("--max-chars", type=int, default=None, metavar="N",
+                   help="longest suggestion in characters (1..200, default 40)")
+    p.add_argument("--json", action="store_true", help="print the API's JSON answer instead of a table")
+    _add_engine_flags(p, model_help)
+    p.set_defaults(func=cmd_complete)
+
+    p = sub.add_parser("generate", help="sample a continuation of a prompt",
+                       description="Sample a continuation of --prompt, one character at a time. Without "
+                                   "--prompt, read prompts interactively (escapes \\n and \\t are decoded; "
+                                   "an empty line or end of input quits).")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR", help=model_help)
+    p.add_argument("--prompt", default=None, help="text to continue (default: ask interactively)")
+    p.add_argument("--chars", type=int, default=300, metavar="N", help="characters to generate (default 300)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                   help="sampling temperature; 0 picks the most likely character (default 0.8)")
+    p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("serve", help="serve the editor and the JSON API under gunicorn",
+                       description="Serve the browser editor (/) and the JSON API (/api/...) with gunicorn. "
+                                   "The model is loaded once, before the workers fork.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000, help="port to bind (default 5000; 0 picks a free one)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes (default 1; each keeps its own per-document cache)")
+    p.add_argument("--threads", type=int, default=4, metavar="N", help="threads per worker (default 4)")
+    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                   help="BLAS threads per worker (default 1: best latency when workers share few cores)")
+    _add_engine_flags(p, model_help)
+    p.set_defaults(func=cmd_serve)
+
+
+def _load_engine(args):
+    from pycodecomplete.engine import CompletionEngine
+
+    return CompletionEngine.from_model_dir(args.model or _default_model_dir(), _engine_settings_from_args(args))
+
+
+def cmd_complete(args) -> int:
+    import time
+
+    if not 1 <= args.n <= 10:
+        raise PyccError("--n must be from 1 to 10")
+    if args.max_chars is not None and not 1 <= args.max_chars <= 200:
+        raise PyccError("--max-chars must be from 1 to 200")
+    text = sys.stdin.read() if args.text == "-" else args.text
+    engine = _load_engine(args)
+    started = time.perf_counter()
+    suggestions = engine.complete(text, n=args.n, max_chars=args.max_chars)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if args.json:
+        print(json.dumps({"suggestions": [s.to_json() for s in suggestions], "model": engine.name,
+                          "elapsed_ms": round(elapsed_ms, 3)}))
+        return 0
+    if not suggestions:
+        print("(no suggestions)", file=sys.stderr)
+    for s in suggestions:
+        print(f"{s.score:8.4f}  {json.dumps(s.text, ensure_ascii=False)}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    if args.chars < 1:
+        raise PyccError("--chars must be at least 1")
+    if args.temperature < 0:
+        raise PyccError("--temperature cannot be negative")
+    engine = _load_engine(args)
+
+    def continue_prompt(prompt: str) -> None:
+        for char in engine.generate(prompt, chars=args.chars, temperature=args.temperature, seed=args.seed):
+            sys.stdout.write(char)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+    if args.prompt is not None:
+        continue_prompt(args.prompt)
+        return 0
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print(f"model {engine.name}; empty line or Ctrl-D quits", file=sys.stderr)
+    while True:
+        try:
+            line = input(">>> " if interactive else "")
+        except EOFError:
+            return 0
+        if not line:
+            return 0
+        prompt = line.replace("\\n", "\n").replace("\\t", "\t")
+        sys.stdout.write(prompt)
+        continue_prompt(prompt)
+
+
+def cmd_serve(args) -> int:
+    for flag in ("workers", "threads", "blas_threads"):
+        if getattr(args, flag) < 1:
+            raise PyccError(f"--{flag.replace('_', '-')} must be at least 1")
+    if not 0 <= args.port <= 65535:
+        raise PyccError("--port must be from 0 to 65535")
+    # Before numpy loads: one BLAS thread per worker keeps workers from fighting over cores.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(args.blas_threads)
+    if "numpy" in sys.modules:
+        log.warning("numpy was imported before `pycc serve` set its BLAS threads; --blas-threads may not apply")
+    from gunicorn.app.base import BaseApplication
+
+    from webapp import create_app
+
+    overrides = {"DEBUG": False, "TESTING": False}
+    if args.model is not None:
+        overrides["MODEL_DIR"] = str(args.model)
+    settings = _engine_settings_from_args(args)
+    if settings:
+        overrides["ENGINE_SETTINGS"] = settings
+    app = create_app(overrides)  # load the model now: a bad directory fails here, before binding
+    app.debug = False
+
+    class Server(BaseApplication):
+        def load_config(self):
+            options = {
+                "bind": f"{args.host}:{args.port}",
+                "workers": args.workers,
+                "worker_class": "gthread",
+                "threads": args.threads,
+                "preload_app": True,
+                "proc_name": "pycc-serve",
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": "info",
+                "timeout": 60,
+                "graceful_timeout": 10,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    log.info("serving %s on http://%s:%d/ (%d worker(s) x %d thread(s))",
+             app.extensions["pycodecomplete"].name, args.host, args.port, args.workers, args.threads)
+    Server().run()
+    return 0
 
 
 # ---------------------------------------------------------------- scraping ---

@@ -1,0 +1,117 @@
+"""The web app: a JSON completion API and a browser editor around one loaded engine.
+
+`create_app(test_config=None)` is the application factory (Flask tutorial style):
+defaults from `from_mapping`, then the optional instance config
+(`instance/config.py`), then ``PYCC_*`` environment variables
+(`from_prefixed_env("PYCC")`, e.g. ``PYCC_MODEL_DIR=/models/x``), then `test_config`
+(a mapping, which wins). The engine is loaded once, at creation, and lives in
+``app.extensions["pycodecomplete"]``.
+
+Settings:
+
+* ``MODEL_DIR``: the model directory; None serves the default model
+  (`pycodecomplete.paths.resolve_default_model`).
+* ``ENGINE_SETTINGS``: `pycodecomplete.engine.EngineSettings` fields, e.g.
+  ``{"context": "window", "beam_width": 8}``.
+* ``ENGINE``: a ready engine object (tests); ``ENGINE_FACTORY``: ``"module:function"``
+  that returns one from the app config (another model family, or a stub in tests).
+* ``MAX_TEXT_CHARS``: longest `text` accepted by ``/api/complete`` (413 beyond);
+  ``MAX_CONTENT_LENGTH``: request body limit in bytes (413 beyond).
+* ``EDITOR_DEBOUNCE_MS``: how long the editor waits after a keystroke before asking.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from pycodecomplete.errors import PyccError
+
+log = logging.getLogger(__name__)
+EXTENSION = "pycodecomplete"
+
+DEFAULTS = dict(
+    MODEL_DIR=None,
+    ENGINE=None,
+    ENGINE_FACTORY=None,
+    ENGINE_SETTINGS={},
+    MAX_TEXT_CHARS=100_000,
+    MAX_CONTENT_LENGTH=2 * 2**20,
+    EDITOR_DEBOUNCE_MS=40,
+    EDITOR_SUGGESTIONS=5,
+    JSON_SORT_KEYS=False,
+)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PYCC")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = app.config["JSON_SORT_KEYS"]
+    app.extensions[EXTENSION] = _load_engine(app)
+
+    from webapp import api, editor
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(editor.bp)
+    _register_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'none'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    return app
+
+
+def engine_of(app: Flask):
+    return app.extensions[EXTENSION]
+
+
+def _load_engine(app: Flask):
+    config = app.config
+    if config["ENGINE"] is not None:
+        return config["ENGINE"]
+    if config["ENGINE_FACTORY"]:
+        module_name, _, attribute = str(config["ENGINE_FACTORY"]).partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute or "create_engine")
+        except (ImportError, AttributeError) as exc:
+            raise PyccError(f"ENGINE_FACTORY {config['ENGINE_FACTORY']!r}: {exc}") from None
+        return factory(config)
+    from pycodecomplete.engine import CompletionEngine
+
+    model_dir = config["MODEL_DIR"]
+    if not model_dir:
+        from pycodecomplete.paths import resolve_default_model
+
+        model_dir = resolve_default_model()
+    return CompletionEngine.from_model_dir(model_dir, config["ENGINE_SETTINGS"])
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = exc.description or exc.name
+        if exc.code == 413 and "text" not in message:
+            message = f"request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes"
+        response = jsonify({"error": message})
+        response.status_code = exc.code or 500
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": "internal server error"}), 500

@@ -1,0 +1,20 @@
+"""The editor page blueprint: a code textarea with at.js completions (see static/editor.js)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, url_for
+
+from webapp import engine_of
+
+bp = Blueprint("editor", __name__)
+
+
+@bp.get("/")
+def index():
+    config = current_app.config
+    return render_template(
+        "editor.html",
+        model_name=engine_of(current_app).name,
+        api_url=url_for("api.complete"),
+        debounce_ms=int(config["EDITOR_DEBOUNCE_MS"]),
+        suggestions=int(config["EDITOR_SUGGESTIONS"]),
+    )

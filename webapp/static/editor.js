@@ -1,0 +1,172 @@
+/* The PyCodeComplete editor: a textarea with model suggestions in an at.js popup.
+ *
+ * at.js (jquery.atwho) is set up with no trigger character: its matcher returns an
+ * empty query at the caret on every keystroke, its local data is always empty, so
+ * every lookup goes to `remoteFilter`, which asks POST /api/complete for the text
+ * before the caret (debounced). A reply is shown only if it answers the latest
+ * request and the text and caret have not changed since it was sent; anything else
+ * is dropped. Suggestions are rendered as text: the HTML at.js builds contains only
+ * escaped characters.
+ */
+(function ($) {
+  'use strict';
+
+  var $editor = $('#editor');
+  var editor = $editor[0];
+  var apiUrl = $editor.data('api-url');
+  var debounceMs = Number($editor.data('debounce-ms')) || 0;
+  var count = Number($editor.data('suggestions')) || 5;
+  var documentId = 'editor-' + Array.prototype.map.call(
+    window.crypto.getRandomValues(new Uint8Array(8)), function (b) { return (b + 256).toString(16).slice(1); }
+  ).join('');
+
+  var latest = 0;          // id of the newest lookup; older replies are ignored
+  var timer = null;        // pending debounced request
+  var inflight = null;     // AbortController of the request on the wire
+  var shownKey = null;     // snapshot whose suggestions the popup shows
+  var dismissedKey = null; // snapshot whose popup was dismissed with Esc
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c];
+    });
+  }
+
+  function snapshot() {
+    return {value: editor.value, start: editor.selectionStart, end: editor.selectionEnd};
+  }
+
+  function keyOf(snap) {
+    return snap.start + ':' + snap.end + ':' + snap.value;
+  }
+
+  function isCurrent(snap) {
+    return editor.value === snap.value && editor.selectionStart === snap.start && editor.selectionEnd === snap.end;
+  }
+
+  function setMessage(text) {
+    $('#message').text(text || '');
+  }
+
+  function showLatency(roundTripMs, serverMs, model) {
+    $('#latency').text(roundTripMs.toFixed(0) + ' ms (server ' + serverMs.toFixed(1) + ' ms)');
+    if (model) { $('#model-name').text(model); }
+  }
+
+  function formatScore(score) {
+    var percent = score * 100;
+    return (percent >= 10 ? percent.toFixed(0) : percent.toPrecision(2)) + '%';
+  }
+
+  function request(id, snap, callback) {
+    if (inflight) { inflight.abort(); }
+    var controller = inflight = new AbortController();
+    var sentAt = performance.now();
+    fetch(apiUrl, {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({text: snap.value.slice(0, snap.start), n: count, document: documentId}),
+      signal: controller.signal
+    }).then(function (response) {
+      return response.json().then(function (body) { return {ok: response.ok, body: body}; });
+    }).then(function (reply) {
+      if (id !== latest || !isCurrent(snap)) { return; }  // stale: never shown
+      if (!reply.ok) {
+        setMessage(reply.body && reply.body.error ? reply.body.error : 'completion failed');
+        callback([]);
+        return;
+      }
+      setMessage('');
+      showLatency(performance.now() - sentAt, reply.body.elapsed_ms, reply.body.model);
+      shownKey = keyOf(snap);
+      callback($.map(reply.body.suggestions, function (s, i) {
+        return {name: s.text, text: s.text, score: s.score, rank: i};
+      }));
+    }).catch(function (error) {
+      if (error.name !== 'AbortError' && id === latest) { setMessage('cannot reach the server'); }
+    }).finally(function () {
+      if (inflight === controller) { inflight = null; }
+    });
+  }
+
+  function lookup(callback) {
+    var snap = snapshot();
+    var key = keyOf(snap);
+    if (key === dismissedKey) { return; }
+    if (key === shownKey && $editor.atwho('isSelecting')) { return; }  // e.g. Shift released: keep the choice
+    var id = ++latest;
+    clearTimeout(timer);
+    timer = setTimeout(function () { request(id, snap, callback); }, debounceMs);
+  }
+
+  function insertAtCaret(text) {
+    editor.focus();
+    // execCommand keeps the browser's undo history and fires `input`; fall back where it is gone.
+    if (!document.execCommand || !document.execCommand('insertText', false, text)) {
+      editor.setRangeText(text, editor.selectionStart, editor.selectionEnd, 'end');
+      editor.dispatchEvent(new Event('input', {bubbles: true}));
+    }
+  }
+
+  // Registered before at.js, so it runs first: Tab indents unless a suggestion is open
+  // (then at.js accepts it); Esc remembers the dismissal so the popup stays closed.
+  $editor.on('keydown', function (e) {
+    if (e.key === 'Tab' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey) {
+      if ($editor.atwho('isSelecting')) { return; }
+      e.preventDefault();
+      insertAtCaret('    ');
+    } else if (e.key === 'Escape') {
+      dismissedKey = keyOf(snapshot());
+      clearTimeout(timer);
+      latest++;
+    }
+  });
+
+  $editor.atwho({
+    at: '',
+    alias: 'pycc',
+    data: [],
+    limit: 10,
+    maxLen: Infinity,
+    minLen: 0,
+    startWithSpace: false,
+    highlightFirst: true,
+    suffix: '',
+    searchKey: 'name',
+    displayTimeout: 200,
+    scrollDuration: 0,
+    lookUpOnClick: true,
+    callbacks: {
+      // No trigger character: an empty query at the caret, whenever there is text before it.
+      matcher: function (flag, subtext) {
+        return subtext.length > 0 && editor.selectionStart === editor.selectionEnd ? '' : null;
+      },
+      filter: function () { return []; },
+      remoteFilter: function (query, callback) { lookup(callback); },
+      sorter: function (query, items) { return items; },     // already ranked by the model
+      highlighter: function (li) { return li; },
+      tplEval: function (tpl, item, phase) {
+        if (phase === 'onInsert') { return item.text; }      // goes into textarea.value: plain text
+        return '<li><span class="pycc-text">' + escapeHtml(item.text) + '</span>' +
+               '<span class="pycc-score">' + escapeHtml(formatScore(item.score)) + '</span></li>';
+      }
+    }
+  });
+
+  // Any edit (typing, paste, Tab, Enter) makes the shown suggestions stale: hide them
+  // now and ask again for the new text.
+  $editor.on('input', function () {
+    shownKey = null;
+    dismissedKey = null;
+    $editor.atwho('hide');
+    var app = $editor.data('atwho');
+    if (app) { app.dispatch({type: 'input'}); }
+  });
+
+  $editor.on('inserted-pycc.atwho', function () {
+    shownKey = null;
+    $editor.trigger('input');
+  });
+
+  editor.focus();
+})(jQuery);
