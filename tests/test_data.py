@@ -52,3 +52,15 @@ def test_validation_windows_do_not_overlap(stream):
     windows = data.validation_windows(stream, config, max_windows=1000)
     assert windows.shape[1] == config.seq_len + 1
     assert len(windows) == (len(stream) - 1) // config.seq_len
+
+
+def test_stateful_rows_continue_the_previous_batch(stream):
+    config = preset("tiny").with_overrides({"stateful": True})
+    dataset, per_track = data.stateful_train_dataset(stream, config, global_batch=4)
+    batches = [x.numpy() for x, _ in dataset.take(per_track + 1)]
+    track = (len(stream) - 1) // 4
+    for k in range(per_track):
+        for row in range(4):
+            start = row * track + k * config.seq_len
+            assert (batches[k][row] == stream[start:start + config.seq_len]).all()
+    assert (batches[per_track] == batches[0]).all()  # the tracks wrap around

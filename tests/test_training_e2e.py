@@ -100,3 +100,12 @@ print(json.dumps({{k: s[k] for k in ("replicas", "global_batch", "strategy", "st
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result == {"replicas": 2, "global_batch": 32, "strategy": "MirroredStrategy", "steps": 10}
+
+
+def test_stateful_truncated_bptt_trains(tmp_path, corpus):
+    out = tmp_path / "model"
+    train(out, [corpus], preset("tiny").with_overrides(TINY + ["stateful=true"]), max_steps=30, verbose=0)
+    rows = read_csv(out / "metrics.csv")
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert artifact.ModelArtifact.load(out).config.stateful
+    assert evaluate(out, max_chars=3000)["chars"] == 3000  # scored like any model

@@ -51,6 +51,36 @@ def train_dataset(stream: np.ndarray, config: Config, global_batch: int, start_s
             .prefetch(tf.data.AUTOTUNE))
 
 
+def stateful_train_dataset(stream: np.ndarray, config: Config, global_batch: int,
+                           start_step: int = 0) -> tuple[tf.data.Dataset, int]:
+    """Truncated BPTT batches: row b of batch k continues row b of batch k - 1.
+
+    The stream is cut into `global_batch` tracks, read window after window; the
+    model carries its LSTM state from one window to the next. Returns the dataset
+    and the number of windows per track, after which the tracks wrap around and
+    the state must be reset.
+    """
+    check_stream(stream, config, "training")
+    track = (len(stream) - 1) // global_batch
+    per_track = (track - 1) // config.seq_len
+    if per_track < 1:
+        raise PyccError(f"the training split ({len(stream)} characters) is too small for {global_batch} "
+                        f"stateful tracks of {config.seq_len + 1} characters; lower batch_size")
+    data = tf.constant(stream, dtype=tf.uint8)
+    bases = tf.range(global_batch, dtype=tf.int64) * track
+    span = tf.range(config.seq_len + 1, dtype=tf.int64)
+
+    def batch_for_step(step):
+        window = step % per_track
+        idx = bases[:, None] + window * config.seq_len + span[None, :]
+        return _split_targets(tf.cast(tf.gather(data, idx), tf.int32), config)
+
+    dataset = (tf.data.Dataset.counter(start=start_step)
+               .map(batch_for_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .prefetch(tf.data.AUTOTUNE))
+    return dataset, per_track
+
+
 def validation_windows(stream: np.ndarray, config: Config, max_windows: int) -> np.ndarray:
     """Up to `max_windows` non-overlapping windows spread evenly across the stream."""
     check_stream(stream, config, "validation")
@@ -63,7 +93,11 @@ def validation_windows(stream: np.ndarray, config: Config, max_windows: int) -> 
 
 def validation_dataset(stream: np.ndarray, config: Config, global_batch: int) -> tf.data.Dataset:
     windows = validation_windows(stream, config, config.val_windows)
+    if config.stateful and len(windows) < global_batch:
+        raise PyccError(f"stateful training needs at least {global_batch} validation windows, "
+                        f"got {len(windows)}; raise val_windows or add files")
+    # A stateful model has a fixed batch size: drop the ragged last batch.
     return (tf.data.Dataset.from_tensor_slices(windows.astype(np.int32))
-            .batch(global_batch)
+            .batch(global_batch, drop_remainder=config.stateful)
             .map(lambda w: _split_targets(w, config), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))

@@ -66,7 +66,7 @@ def _lstm_scorer(art: ModelArtifact):
     # Every model is scored position by position: a last-char model has the same
     # weights, so rebuild it with sequence outputs.
     weights = art.weights()  # fails clearly on a corrupt file before any graph is built
-    config = art.config.with_overrides({"objective": "every-char", "dropout": 0.0})
+    config = art.config.with_overrides({"objective": "every-char", "dropout": 0.0, "stateful": False})
     model = import_weights(build_lstm(config), config, weights)
 
     @tf.function(reduce_retracing=True)

@@ -134,6 +134,36 @@ def load_state(out: Path) -> dict | None:
     return read_json(path) if path.exists() else None
 
 
+class _StateResets(keras.callbacks.Callback):
+    """For truncated BPTT: zero the LSTM state when the tracks wrap around, and score
+    validation windows from a zero state without disturbing the training state."""
+
+    def __init__(self, per_track: int):
+        super().__init__()
+        self.per_track = per_track
+        self.saved = None
+
+    def _rnns(self):
+        return [layer for layer in self.model.layers if getattr(layer, "stateful", False)]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) % self.per_track == 0:
+            for layer in self._rnns():
+                layer.reset_state()
+
+    def on_test_begin(self, logs=None):
+        self.saved = [[v.numpy() for v in layer.states] for layer in self._rnns() if layer.states]
+
+    def on_test_batch_begin(self, batch, logs=None):
+        for layer in self._rnns():
+            layer.reset_state()
+
+    def on_test_end(self, logs=None):
+        for layer, values in zip(self._rnns(), self.saved or []):
+            for variable, value in zip(layer.states, values):
+                variable.assign(value)
+
+
 def start_or_resume(out_dir, config: Config | None) -> tuple[Path, Config, dict]:
     """The config and training state of `out_dir`: from its checkpoint when resuming."""
     out = Path(out_dir)
@@ -178,7 +208,7 @@ def build_or_load(out: Path, state: dict, config: Config, strategy, build, vocab
 
 def fit(out: Path, model, config: Config, state: dict, summary_update: dict, train_ds, val_ds, export, *,
         target_epochs: int, max_steps, minutes, global_batch: int, replicas: int, strategy,
-        verbose="auto") -> dict:
+        verbose="auto", extra_callbacks=()) -> dict:
     """The shared training loop: budgets, TensorBoard, checkpoints, best weights, summary."""
     summary = artifact.ModelArtifact.load(out).summary() or {}
     summary.update(summary_update)
@@ -187,6 +217,7 @@ def fit(out: Path, model, config: Config, state: dict, summary_update: dict, tra
     budget = _Budget(max_steps, minutes * 60 if minutes is not None else None, state["elapsed_s"])
     callbacks = [budget,
                  keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch"),
+                 *extra_callbacks,
                  _Checkpointer(out, config, state, budget, summary, export)]
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -205,8 +236,6 @@ def train(out_dir, corpus_dirs=None, config: Config | None = None, *, max_steps:
           verbose: int | str = "auto") -> dict:
     """Train (or resume) the model in `out_dir`; returns the training summary."""
     out, config, state = start_or_resume(out_dir, config)
-    if config.stateful:
-        raise PyccError("stateful (truncated-BPTT) training is not implemented yet; use stateful=false")
     # Absolute roots, so `pycc evaluate` can rebuild the validation split from anywhere.
     corpus_dirs = [d if str(d) == "stdlib" else Path(d).resolve() for d in corpus_dirs or []]
     if config.arch != "lstm":
@@ -230,14 +259,21 @@ def train(out_dir, corpus_dirs=None, config: Config | None = None, *, max_steps:
         log.info("%s has already reached its budget (step %d); nothing to do", out, state["step"])
         return artifact.ModelArtifact.load(out).summary()
 
-    model = build_or_load(out, state, config, strategy, lambda: compile_model(build_lstm(config), config),
+    model = build_or_load(out, state, config, strategy,
+                          lambda: compile_model(build_lstm(config, batch_size=config.batch_size), config),
                           CharVocabulary().to_json())
-    return fit(out, model, config, state, {"corpus": stats, "objective": config.objective},
-               data.train_dataset(train_stream, config, global_batch, start_step=state["step"]),
-               data.validation_dataset(val_stream, config, global_batch),
+    extra = []
+    if config.stateful:
+        train_ds, per_track = data.stateful_train_dataset(train_stream, config, global_batch, state["step"])
+        extra.append(_StateResets(per_track))
+    else:
+        train_ds = data.train_dataset(train_stream, config, global_batch, start_step=state["step"])
+    return fit(out, model, config, state, {"corpus": stats, "objective": config.objective,
+                                           "stateful": config.stateful},
+               train_ds, data.validation_dataset(val_stream, config, global_batch),
                lambda m: export_weights(m, config), target_epochs=target_epochs, max_steps=max_steps,
                minutes=minutes, global_batch=global_batch, replicas=replicas, strategy=strategy,
-               verbose=verbose)
+               verbose=verbose, extra_callbacks=extra)
 
 
 def log_corpus(corpus, config: Config) -> dict:
