@@ -13,7 +13,7 @@ ensure_venv() {
   local want
   want="$(cat "$HERE/requirements.txt" "$HERE/setup.py" | sha256sum | cut -d' ' -f1)"
   if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then return; fi
-  echo "pycc.sh: setting up $VENV (first run only; downloads TensorFlow)..." >&2
+  echo "pycc.sh: installing PyCodeComplete and its requirements into $VENV (first run downloads TensorFlow)..." >&2
   [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -r "$HERE/requirements.txt" >&2
