@@ -306,6 +306,8 @@ def cmd_serve(args) -> int:
                 "timeout": 60,
                 "graceful_timeout": 10,
             }
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1: no gunicornc socket
+                options["control_socket_disable"] = True
             for key, value in options.items():
                 self.cfg.set(key, value)
 

@@ -52,10 +52,11 @@ def make_random_model_dir(tmp_path):
     return make
 
 
-@pytest.fixture
-def random_model_dir(make_random_model_dir):
-    """A 2-layer 32-unit LSTM with random weights (numpy only, instant)."""
-    return make_random_model_dir("tiny", seed=1, name="random-tiny", lstm_layers=2)
+@pytest.fixture(scope="session")
+def random_model_dir(tmp_path_factory):
+    """A 2-layer 32-unit LSTM with random weights (numpy only; shared: do not modify it)."""
+    return write_random_lstm_dir(tmp_path_factory.mktemp("random-tiny"), "tiny", seed=1, name="random-tiny",
+                                 lstm_layers=2)
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +79,17 @@ def keras_lstm_dir(tmp_path_factory):
     write_manifest(path, config, CharVocabulary().to_json(), name="keras-tiny")
     write_npz_atomic(path / "weights.npz", export_weights(model, config))
     return model, config, path
+
+
+@pytest.fixture
+def app(random_model_dir):
+    """The web app serving `random_model_dir`, with small limits to test them."""
+    from webapp import create_app
+
+    return create_app({"TESTING": True, "MODEL_DIR": str(random_model_dir), "MAX_TEXT_CHARS": 5000,
+                       "MAX_CONTENT_LENGTH": 64 * 1024})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

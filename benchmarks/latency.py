@@ -1,0 +1,218 @@
+"""Per-keystroke completion latency through HTTP, against the design's original method.
+
+One run, one JSON object on stdout:
+
+1. Builds the Keras char-LSTM for `--preset` (random Keras-initialised weights are
+   fine for timing) and writes it as a model directory, or uses `--model DIR`.
+2. Starts `pycc serve` (gunicorn) on a free port and times process start -> first
+   completion served.
+3. Types a real Python file (the first ~2,000 characters of the standard library's
+   `bisect.py`, or `--file`) one character per request: POST /api/complete with the
+   text so far, n=5, one document id, over one keep-alive connection. Reports the
+   client-side round trip per keystroke (p50, p99, mean, max) and the server's own
+   `elapsed_ms`, plus the workers' resident memory.
+4. Runs the original method on the same model and the same text: `model.predict`
+   on the 100 characters before the cursor, once per character, for 25 characters.
+5. Prints both sides and the ratio of their medians.
+
+    python benchmarks/latency.py --preset paper
+    python benchmarks/latency.py --preset cpu
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"p50_ms": 10.0, "p99_ms": 30.0, "speedup": 50.0, "startup_s": 3.0, "rss_mb": 300.0}
+
+
+def sample_file(path: str | None, chars: int) -> tuple[str, str]:
+    path = Path(path) if path else Path(sysconfig.get_paths()["stdlib"]) / "bisect.py"
+    text = path.read_text()
+    if len(text) > chars:
+        text = text[: text.rfind("\n", 0, chars) + 1]
+    return str(path), text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values, q) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def summary_ms(values) -> dict:
+    return {"p50": round(percentile(values, 50), 3), "p99": round(percentile(values, 99), 3),
+            "mean": round(statistics.fmean(values), 3), "max": round(max(values), 3)}
+
+
+def build_model(preset_name: str, model_dir: Path):
+    from pycodecomplete.artifact import write_json_atomic, write_manifest, write_npz_atomic
+    from pycodecomplete.config import preset
+    from pycodecomplete.ml.model import build_lstm, export_weights
+    from pycodecomplete.vocab import CharVocabulary
+
+    config = preset(preset_name)
+    model = build_lstm(config)  # Keras initialisers: glorot kernels, orthogonal recurrent, zero biases
+    write_manifest(model_dir, config, CharVocabulary().to_json(), name=f"bench-{preset_name}-random")
+    write_npz_atomic(model_dir / "weights.npz", export_weights(model, config))
+    write_json_atomic(model_dir / "summary.json", {"note": "random weights, for latency only"})
+    return model, config
+
+
+def load_keras(model_dir: Path):
+    from pycodecomplete.artifact import ModelArtifact
+    from pycodecomplete.ml.model import build_lstm, import_weights
+
+    artifact = ModelArtifact.load(model_dir)
+    return import_weights(build_lstm(artifact.config), artifact.config, artifact.weights()), artifact.config
+
+
+def serve(model_dir: Path, port: int, workers: int, log_path: Path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "pycodecomplete", "serve", "--model", str(model_dir),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    log = open(log_path, "wb")
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}/api/complete"
+    deadline = started + 120
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            response = requests.post(url, json={"text": "import ", "n": 5}, timeout=10)
+            if response.status_code == 200:
+                return process, time.perf_counter() - started
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.02)
+    process.kill()
+    raise SystemExit(f"server did not answer within 120 s:\n{log_path.read_text()}")
+
+
+def worker_rss_mb(process: subprocess.Popen) -> dict:
+    master = psutil.Process(process.pid)
+    workers = master.children(recursive=True)
+    return {"workers": [round(w.memory_info().rss / 2**20, 1) for w in workers],
+            "master": round(master.memory_info().rss / 2**20, 1)}
+
+
+def type_file(port: int, text: str, n: int) -> tuple[list, list, int]:
+    url = f"http://127.0.0.1:{port}/api/complete"
+    session = requests.Session()
+    round_trips, server, empty = [], [], 0
+    for end in range(1, len(text) + 1):
+        body = {"text": text[:end], "n": n, "document": "latency-benchmark"}
+        started = time.perf_counter()
+        response = session.post(url, json=body, timeout=30)
+        elapsed = (time.perf_counter() - started) * 1000
+        response.raise_for_status()
+        answer = response.json()
+        round_trips.append(elapsed)
+        server.append(answer["elapsed_ms"])
+        empty += not answer["suggestions"]
+    return round_trips, server, empty
+
+
+def original_method(model, text: str, chars: int) -> list:
+    """The design's serving: model.predict on a 100-character window, once per character."""
+    from pycodecomplete.vocab import CharVocabulary
+
+    vocab = CharVocabulary()
+    ids = vocab.encode_document(text)
+    stop = len(ids)
+    times = []
+    model.predict(ids[None, :100].astype(np.int32), verbose=0)  # build the predict function first
+    for end in range(stop - chars, stop):
+        window = ids[max(0, end - 100):end][None].astype(np.int32)
+        started = time.perf_counter()
+        model.predict(window, verbose=0)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="cpu", help="architecture to build with random weights (paper, cpu, tiny)")
+    parser.add_argument("--model", type=Path, default=None, help="use this model directory instead")
+    parser.add_argument("--file", default=None, help="Python file to type (default: stdlib bisect.py)")
+    parser.add_argument("--chars", type=int, default=2000, help="characters of the file to type")
+    parser.add_argument("--n", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--original-chars", type=int, default=25)
+    args = parser.parse_args()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    file_name, text = sample_file(args.file, args.chars)
+    tmp = Path(tempfile.mkdtemp(prefix="pycc-latency-"))
+    if args.model:
+        model_dir, model, config = args.model, None, None
+    else:
+        model_dir = tmp / f"{args.preset}-random"
+        model, config = build_model(args.preset, model_dir)
+
+    process, startup_s = serve(model_dir, free_port(), args.workers, tmp / "server.log")
+    port = int(process.args[process.args.index("--port") + 1])
+    try:
+        info = requests.get(f"http://127.0.0.1:{port}/api/model", timeout=10).json()
+        round_trips, server_ms, empty = type_file(port, text, args.n)
+        rss = worker_rss_mb(process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    if model is None:
+        model, config = load_keras(model_dir)
+    original = original_method(model, text, args.original_chars)
+    ours = summary_ms(round_trips)
+    speedup = statistics.median(original) / ours["p50"]
+    max_rss = max(rss["workers"] or [rss["master"]])
+    result = {
+        "benchmark": "latency",
+        "model": {"name": info["name"], "arch": f"{config.lstm_layers}x{config.lstm_units} LSTM",
+                  "preset": None if args.model else args.preset, "weights": "random" if not args.model else "trained"},
+        "engine": info["engine"],
+        "file": {"path": file_name, "chars": len(text)},
+        "requests": len(round_trips),
+        "suggestions_per_request": args.n,
+        "empty_answers": empty,
+        "per_keystroke_ms": ours,
+        "server_elapsed_ms": summary_ms(server_ms),
+        "original_method": {"what": "model.predict on the 100 chars before the cursor, once per char",
+                            "chars": len(original), "per_char_ms": summary_ms(original)},
+        "speedup_p50": round(speedup, 1),
+        "startup_s": round(startup_s, 3),
+        "rss_mb": rss,
+        "targets": TARGETS,
+        "met": {"p50_ms": ours["p50"] <= TARGETS["p50_ms"], "p99_ms": ours["p99"] <= TARGETS["p99_ms"],
+                "speedup": speedup >= TARGETS["speedup"], "startup_s": startup_s <= TARGETS["startup_s"],
+                "rss_mb": max_rss <= TARGETS["rss_mb"]},
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+                    "python": platform.python_version(), "numpy": np.__version__},
+        "workers": args.workers,
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
