@@ -569,6 +569,11 @@ def cmd_retrain(args) -> int:
     from pycodecomplete.config import preset
     from pycodecomplete.retrain import RetrainOptions, retrain
 
+    for flag in ("max_steps", "epochs", "eval_chars"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise PyccError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.minutes is not None and args.minutes <= 0:
+        raise PyccError("--minutes must be positive")
     config = preset(args.preset).with_overrides(args.set or [])
     token = _github_token(args)
     opts = RetrainOptions(

@@ -24,10 +24,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
@@ -156,6 +155,7 @@ class RequestRecord:
     status: int
     fault: str | None = None
     authorization: str | None = None
+    nodes: int = 0  # repositories returned
 
 
 class FakeGitHub:
@@ -276,6 +276,7 @@ class FakeGitHub:
         reachable = matching[:RESULT_CAP]
         page = reachable[offset:offset + first]
         end = offset + len(page)
+        record.nodes = len(page)
         data = {
             "rateLimit": {"limit": self.rate_limit, "cost": 1, "remaining": self.rate_limit - self._used,
                           "resetAt": dt.datetime.fromtimestamp(self._window_reset, dt.timezone.utc)

@@ -65,6 +65,19 @@ def last_json(out: str) -> dict:
     return json.loads(out[start:])
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["--max-steps", "0"], "--max-steps must be at least 1"),
+    (["--eval-chars", "-5"], "--eval-chars must be at least 1"),
+    (["--minutes", "0"], "--minutes must be positive"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--set", "nonsense=1"], "unknown key 'nonsense'"),
+])
+def test_retrain_bad_numbers(capsys, tmp_path, argv, expected):
+    code = cli.main(["retrain", "--data-dir", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
 def _source(i: int, j: int) -> str:
     return (f"import os\n\n\nclass Thing{j}:\n    def __init__(self, value):\n        self.value = value\n\n"
             f"    def double(self):\n        return self.value * {i + 2}\n\n\n"

@@ -247,18 +247,22 @@ def _publish(out: Path, final: Path, work: Path) -> None:
 
 
 def clean_staging(staging_dir: Path) -> int:
-    """Remove staging directories left by processes that no longer run; returns how many."""
+    """Remove staging directories left by processes that no longer run; returns how many.
+
+    Each is named `<repo>.<pid>.<random>`: those of this process, or of another one still
+    alive (a concurrent `pycc clone`), are left alone.
+    """
     removed = 0
     if not staging_dir.is_dir():
         return 0
     for entry in staging_dir.iterdir():
         match = re.match(r"^.*\.(\d+)\.[^.]*$", entry.name)
-        pid = int(match.group(1)) if match else None
-        if pid is not None and pid != os.getpid() and _alive(pid):
+        if match and (int(match.group(1)) == os.getpid() or _alive(int(match.group(1)))):
             continue
-        if pid == os.getpid():
-            continue
-        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink()
         removed += 1
     return removed
 

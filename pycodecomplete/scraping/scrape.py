@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from pycodecomplete.errors import PyccError
 from pycodecomplete.scraping.github import PAGE_SIZE, RESULT_CAP, GitHubClient
-from pycodecomplete.scraping.store import SLICE_PENDING, RepositoryStore, Slice
+from pycodecomplete.scraping.store import SLICE_PENDING, RepositoryStore
 
 log = logging.getLogger(__name__)
 
