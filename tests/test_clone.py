@@ -30,6 +30,7 @@ GOOD_FILES = {
     "pkg/sub/__init__.py": "from .deep import mod\n",
     "pkg/sub/deep/mod.py": "VALUE = 'ünïcode'\n",
     "scripts/tool.py": "#!/usr/bin/env python\nprint('hi')\n",
+    ".github/ci_helper.py": "CI = True\n",  # a dot-directory that is not .git is ordinary
 }
 
 

@@ -125,6 +125,21 @@ def test_limit_stops_and_a_second_run_resumes(store):
         assert len(srv.requests) == calls_first + second["api_calls"]
 
 
+def test_a_slice_that_grew_past_the_cap_while_paused_is_split_on_resume(store):
+    day = dt.datetime(2022, 3, 3)
+    repos = spread_repos(950, day, day + dt.timedelta(hours=20), prefix="a")
+    clock = FakeClock()
+    with FakeGitHub(repos, token=TOKEN, clock=clock) as srv:
+        first, _ = run_scrape(srv, store, clock, limit=300)
+        assert first["slices_split"] == 0 and first["repositories_seen"] == 300
+        assert store.slices_for(summary_key(store))[0].cursor is not None
+        grown = spread_repos(100, day, day + dt.timedelta(hours=20), prefix="b")
+        srv.repos = sorted(srv.repos + grown, key=lambda r: (-r.stars, r.name_with_owner.lower()))
+        second, _ = run_scrape(srv, store, clock)
+    assert second["slices_split"] >= 1 and second["slices_capped"] == 0 and second["complete"]
+    assert set(names_in(store)) == {r.name_with_owner for r in repos + grown}
+
+
 def test_fresh_scrape_updates_rows(store):
     repos = spread_repos(120, dt.datetime(2015, 1, 1), dt.datetime(2015, 6, 1))
     clock = FakeClock()

@@ -158,7 +158,7 @@ def _is_utf8(data: bytes) -> bool:
 
 def _safe_relative(path: str) -> PurePosixPath | None:
     rel = PurePosixPath(path)
-    if rel.is_absolute() or any(p in ("", ".", "..") or p.lower().startswith(".git") for p in rel.parts):
+    if rel.is_absolute() or any(p in ("", ".", "..") or p.lower() == ".git" for p in rel.parts):
         return None
     return rel
 

@@ -159,8 +159,10 @@ class Scraper:
                     if bar.total is None and current.depth == 0 and cursor is None:
                         bar.total = count
                         bar.refresh()
+                    # Split whenever the slice holds too many, even half-read (it may have grown since
+                    # a cursor was saved): the pages already stored are just upserted again later.
                     halves = halve(current.range_from, current.range_to) if count >= RESULT_CAP else None
-                    if cursor is None and halves:
+                    if halves:
                         summary["new_repositories"] += self.store.split_slice(current, key, base, rows, count, halves)
                         children = [s for s in self.store.slices_for(key, (SLICE_PENDING,))
                                     if (s.range_from, s.range_to) in halves]
