@@ -29,10 +29,10 @@ same with or without it, so results do not depend on what was cached.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -83,6 +83,10 @@ def open_string_quote(line: str) -> str | None:
     return quote
 
 
+WORD_RULE = BoundaryRule("word", frozenset(c for c in map(chr, range(128)) if c not in WORD_CHARS))
+LINE_RULE = BoundaryRule("line", frozenset("\n"))
+
+
 def boundary_rule(before_cursor: str) -> BoundaryRule:
     line = before_cursor[before_cursor.rfind("\n") + 1:]
     quote = open_string_quote(line)
@@ -92,8 +96,21 @@ def boundary_rule(before_cursor: str) -> BoundaryRule:
     last = line[-1:]
     if last in WORD_CHARS or (last == "." and len(line) > 1 and (line[-2] in WORD_CHARS or line[-2] in _OPENERS)
                               and not re.search(r"(?<![A-Za-z0-9_])\d+\.$", line)):
-        return BoundaryRule("word", frozenset(c for c in map(chr, range(128)) if c not in WORD_CHARS))
-    return BoundaryRule("line", frozenset("\n"))
+        return WORD_RULE
+    return LINE_RULE
+
+
+@functools.lru_cache(maxsize=64)
+def _masks(rule: BoundaryRule, chars: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ends_before, ends_after, grow) boolean masks over `chars` for `rule`."""
+    ends_before = np.array([c in rule.ends_before for c in chars])
+    ends_after = np.array([c in rule.ends_after for c in chars])
+    never = np.array([c in NEVER for c in chars])
+    for mask in (ends_before, ends_after):
+        mask.flags.writeable = False
+    grow = ~(ends_before | never)
+    grow.flags.writeable = False
+    return ends_before, ends_after, grow
 
 
 def _cut(text: str) -> int:
@@ -134,7 +151,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: Sequence[str], *,
+def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
                 n: int, width: int, max_chars: int, lookahead: int) -> tuple[list[Suggestion], dict]:
     """Return up to `n` ranked suggestions and the tree of nodes the search visited.
 
@@ -144,10 +161,8 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: Sequence[str], 
     """
     vocab = len(chars)
     width = max(width, n)
-    ends_before = np.array([c in rule.ends_before for c in chars])
-    ends_after = np.array([c in rule.ends_after for c in chars])
-    never = np.array([c in NEVER for c in chars])
-    grow = ~(ends_before | never)
+    ends_before, ends_after, grow = _masks(rule, chars)
+    closers = np.flatnonzero(ends_after)
     visited = {"": nodes[""]}
     finished: dict[str, float] = {}
 
@@ -164,19 +179,27 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: Sequence[str], 
     live = [_Beam("", -1, (0.0,))]
     steps = 0
     while True:
-        table = np.full((len(live), vocab), -math.inf)
+        scores = np.array([b.scores[-1] for b in live])
+        table = np.stack([visited[b.text][0] for b in live]).astype(np.float64) + scores[:, None]
+        if live[0].text:  # every live beam has the same length: all may end here
+            ending = table[:, ends_before]
+            top = ending.max(axis=1, keepdims=True)
+            with np.errstate(invalid="ignore"):
+                ended = (top + np.log(np.exp(ending - top).sum(axis=1, keepdims=True)))[:, 0]
+            for beam, score in zip(live, ended):
+                if score > -math.inf:
+                    finish(beam.text, float(score))
+        table[:, ~grow] = -math.inf
         for row, beam in enumerate(live):
-            logp, score = visited[beam.text][0], beam.scores[-1]
-            table[row] = np.where(grow, logp + score, -math.inf)
-            if beam.text:
-                finish(beam.text, score + _logsumexp(logp[ends_before]))
-            if rule.ends_after and not beam.escaped(rule):
-                for col in np.flatnonzero(ends_after):
-                    finish(beam.text + chars[col], score + float(logp[col]))
-                    table[row, col] = -math.inf
+            if closers.size and not beam.escaped(rule):
+                for col in closers:
+                    finish(beam.text + chars[col], float(table[row, col]))
+                table[row, closers] = -math.inf
         flat = table.ravel()
+        count = min(width, flat.size)
+        candidates = np.argpartition(-flat, count - 1)[:count]
+        order = candidates[np.lexsort((candidates, -flat[candidates]))]
         bar = threshold()
-        order = np.lexsort((np.arange(flat.size), -flat))[:width]
         next_live = []
         for index in order:
             score = float(flat[index])

@@ -104,6 +104,9 @@ class CompletionEngine:
     @classmethod
     def from_model_dir(cls, path, settings: EngineSettings | dict | None = None) -> "CompletionEngine":
         artifact = ModelArtifact.load(path)
+        if artifact.config.arch == "gpt2":  # GPT-2 family: BPE tokens, KV cache, its own search (engine/gpt.py)
+            from pycodecomplete.engine.gpt import GPTCompletionEngine
+            return GPTCompletionEngine.from_artifact(artifact, settings)
         vocabulary = artifact.manifest.get("vocabulary") or {}
         if vocabulary.get("kind", "char") != "char":
             raise PyccError(f"{path}: vocabulary kind {vocabulary.get('kind')!r} is not served yet")

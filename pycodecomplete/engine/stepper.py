@@ -21,13 +21,15 @@ can keep them in a cache and hand them to concurrent requests without copies.
 `LSTMStepper` runs the exported Keras char-LSTM (see `pycodecomplete.ml.model`) in
 plain numpy. Keras's gate order is (i, f, c, o); at load time the columns are
 reordered to (i, f, o, c) so one sigmoid covers three gates and one tanh the cell
-input, and each layer's input and recurrent kernels are fused into one transposed
-matrix ``[W; U].T`` so a step is one product per layer. Layer 0's input is a one-hot
-vector, so its input product is a row lookup (bias folded in).
+input, and each layer's input and recurrent kernels are fused into one matrix
+``[W; U]`` so a step is one product ``[x, h] @ [W; U]`` per layer. Layer 0's input
+is a one-hot vector, so its input product is a row lookup (bias folded in).
 
-Small batches (2..10 beams) are multiplied in row blocks sized under OpenBLAS's
-small-matrix threshold: on that path it skips packing the 8 MB weight matrix,
-which makes a 5-row product about 2x faster than one plain ``matmul``.
+Batches of 2..15 beams multiply against contiguous 64-column blocks of the fused
+matrix. Each block product stays under OpenBLAS's small-matrix threshold
+(m * n * k <= 1e6), where it does not pack (copy) the weights first; on the 4x512
+model that makes a 5-beam step about 2x faster than one plain ``matmul`` and
+little slower than a single row. A single row uses the whole matrix (a gemv).
 """
 from __future__ import annotations
 
@@ -81,8 +83,10 @@ def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
     return x
 
 
-# Products with m * n * k at most this take OpenBLAS's unpacked small-matrix kernel.
-_SMALL_PRODUCT = 1_000_000
+# Column width of the weight blocks for batched steps; batches up to _BLOCKED_BATCH
+# keep every block product under OpenBLAS's small-matrix threshold (m * n * k <= 1e6).
+_BLOCK_COLUMNS = 64
+_BLOCKED_BATCH = 15
 
 
 def _reorder_gates(array: np.ndarray, units: int) -> np.ndarray:
@@ -116,8 +120,10 @@ class LSTMStepper:
         bias0 = get("lstm_0/bias", (4 * u,))
         # Layer 0: one-hot input, so x @ W is row `id` of W; fold the bias into the table.
         self.embedding = _frozen(np.ascontiguousarray(_reorder_gates(kernel0 + bias0, u)))
-        # Per layer: transposed fused kernel [W; U].T of shape (4u, in + u), plus bias.
-        self.fused_t: list[np.ndarray] = []
+        # Per layer: the fused kernel [W; U] of shape (in + u, 4u), plus bias, and the same
+        # matrix cut into contiguous column blocks for batched steps.
+        self.fused: list[np.ndarray] = []
+        self.fused_blocks: list[list[np.ndarray]] = []
         self.bias: list[np.ndarray] = []
         self.input_dim: list[int] = []
         for layer in range(self.layers):
@@ -129,13 +135,16 @@ class LSTMStepper:
                 kernel = get(f"lstm_{layer}/kernel", (u, 4 * u))
                 fused, in_dim = np.concatenate([kernel, recurrent], axis=0), u
                 bias = get(f"lstm_{layer}/bias", (4 * u,))
-            self.fused_t.append(_frozen(np.ascontiguousarray(_reorder_gates(fused, u).T)))
+            fused = _frozen(np.ascontiguousarray(_reorder_gates(fused, u)))
+            self.fused.append(fused)
+            self.fused_blocks.append([_frozen(np.ascontiguousarray(fused[:, start:start + _BLOCK_COLUMNS]))
+                                      for start in range(0, 4 * u, _BLOCK_COLUMNS)])
             self.bias.append(_frozen(_reorder_gates(bias, u).copy()))
             self.input_dim.append(in_dim)
         self.output_t = _frozen(np.ascontiguousarray(get("output/kernel", (u, vocab)).T))
         self.output_bias = _frozen(get("output/bias", (vocab,)).copy())
         # Bytes of weights one step streams through the CPU (what a step costs on a big model).
-        self.weight_bytes = sum(w.nbytes for w in self.fused_t) + self.output_t.nbytes
+        self.weight_bytes = sum(w.nbytes for w in self.fused) + self.output_t.nbytes
 
     @classmethod
     def from_artifact(cls, artifact) -> "LSTMStepper":
@@ -154,6 +163,9 @@ class LSTMStepper:
         return state.h.nbytes + state.c.nbytes
 
     def select(self, state: LSTMState, rows: np.ndarray) -> LSTMState:
+        if len(rows) == 1:  # one row: a read-only view, no copy
+            row = int(rows[0])
+            return LSTMState(state.h[:, row:row + 1], state.c[:, row:row + 1])
         rows = np.asarray(rows, dtype=np.intp)
         return LSTMState(_frozen(state.h[:, rows]), _frozen(state.c[:, rows]))
 
@@ -209,16 +221,16 @@ class LSTMStepper:
         cs = np.empty((self.layers, steps, u), np.float32)
         below = None
         for layer in range(self.layers):
-            fused_t, in_dim = self.fused_t[layer], self.input_dim[layer]
+            fused, in_dim = self.fused[layer], self.input_dim[layer]
             if layer == 0:
                 pre = self.embedding[ids]  # (steps, 4u), bias folded in
             else:
-                pre = below @ fused_t[:, :in_dim].T
+                pre = below @ fused[:in_dim]
                 pre += self.bias[layer]
-            recurrent_t = fused_t[:, in_dim:]
+            recurrent = fused[in_dim:]
             h, c = state.h[layer, 0], state.c[layer, 0]
             for t in range(steps):
-                z = recurrent_t @ h
+                z = h @ recurrent
                 z += pre[t]
                 h = self._gates(z[None], c[None], hs[layer, t:t + 1], cs[layer, t:t + 1])[0]
                 c = cs[layer, t]
@@ -236,19 +248,14 @@ class LSTMStepper:
 
     def _product(self, layer: int, inputs: np.ndarray) -> np.ndarray:
         """inputs (B, in) @ fused (in, 4u) -> (B, 4u), fast for small B on OpenBLAS."""
-        fused_t = self.fused_t[layer]
-        batch, depth = inputs.shape
-        if batch == 1:
-            return (fused_t @ inputs[0])[None]
-        rows = fused_t.shape[0]
-        block = (_SMALL_PRODUCT // (batch * depth)) // 16 * 16
-        if block < 16 or block >= rows:
-            return inputs @ fused_t.T
-        inputs_t = np.ascontiguousarray(inputs.T)
-        out_t = np.empty((rows, batch), np.float32)
-        for start in range(0, rows, block):
-            np.matmul(fused_t[start:start + block], inputs_t, out=out_t[start:start + block])
-        return out_t.T
+        batch = inputs.shape[0]
+        if batch == 1 or batch > _BLOCKED_BATCH:
+            return inputs @ self.fused[layer]
+        out = np.empty((batch, 4 * self.units), np.float32)
+        for k, block in enumerate(self.fused_blocks[layer]):
+            start = k * _BLOCK_COLUMNS
+            np.matmul(inputs, block, out=out[:, start:start + block.shape[1]])
+        return out
 
     def _gates(self, z: np.ndarray, c_prev: np.ndarray, h_out: np.ndarray, c_out: np.ndarray) -> np.ndarray:
         """z (B, 4u) in (i, f, o, c) order -> writes h and c, returns h."""
