@@ -102,10 +102,13 @@ class _Checkpointer(keras.callbacks.Callback):
         if val_loss is not None and math.isfinite(val_loss) and val_loss < self.state.get("best_val_loss", math.inf):
             self.state["best_val_loss"] = val_loss
             write_npz_atomic(self.out / artifact.WEIGHTS, self.export(self.model))
-            write_json_atomic(self.out / artifact.METRICS, {
-                "source": "training validation", "step": step, "epoch": epoch + 1,
-                "val_loss": val_loss, "val_bpc": val_loss / math.log(2), "val_acc": logs.get("val_acc"),
-                "val_windows": self.config.val_windows})
+            metrics = {"source": "training validation", "step": step, "epoch": epoch + 1,
+                       "val_loss": val_loss, "val_acc": logs.get("val_acc"), "val_windows": self.config.val_windows}
+            if self.config.arch == "lstm":
+                metrics["val_bpc"] = val_loss / math.log(2)
+            else:  # gpt2: val_loss is per BPE token; bits per character come from `pycc evaluate`
+                metrics["val_bits_per_token"] = val_loss / math.log(2)
+            write_json_atomic(self.out / artifact.METRICS, metrics)
             log.info("epoch %d step %d: val_loss %.4f is the best so far; weights saved", epoch + 1, step, val_loss)
         _write_csv(self.out / "metrics.csv", self.state["history"])
         ckpt_dir = self.out / CHECKPOINTS

@@ -1,0 +1,204 @@
+"""GPT-2 serving in numpy: parity with keras-hub, KV cache, boundaries, generation, the API."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pycodecomplete.bpe import SEPARATOR_ID
+from pycodecomplete.engine import CompletionEngine
+from pycodecomplete.engine.beam import WORD_CHARS
+from pycodecomplete.engine.gpt import GPTCompletionEngine, _banned_by_ngrams, _sample
+from _gpt import keras_next_logprobs, train_tiny_tokenizer, write_keras_gpt_dir
+
+SAMPLE = (
+    "import os\n\n\ndef read_config(path):\n    \"\"\"Read a config file.\"\"\"\n"
+    "    with open(path) as f:\n        return [line.strip() for line in f if line]\n"
+)
+TEXTS = ["", "i", "import nu", "import numpy as np\n", SAMPLE, SAMPLE * 4,  # longer than the context
+         "s = 'caf\u00e9 \u2603 \x00\x07\ttab'\r\nx = 1"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def keras_gpt(tokenizer, tmp_path_factory):
+    return write_keras_gpt_dir(tmp_path_factory.mktemp("keras-gpt"), tokenizer)
+
+
+@pytest.fixture(scope="module")
+def engine(keras_gpt):
+    return CompletionEngine.from_model_dir(keras_gpt[2])
+
+
+# ------------------------------------------------------------------ parity --
+
+def test_the_engine_dispatches_gpt_model_dirs(engine):
+    assert isinstance(engine, GPTCompletionEngine)
+    assert engine.info()["family"] == "gpt2"
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_next_token_probabilities_match_keras(keras_gpt, engine, tokenizer, text):
+    model = keras_gpt[0]
+    ids, logp, healed = engine.next_token_logprobs(text)
+    assert len(ids) <= engine.stepper.max_positions
+    expected = np.exp(keras_next_logprobs(model, ids))
+    assert np.abs(np.exp(logp) - expected).max() < 1e-4
+    assert abs(np.exp(logp).sum() - 1) < 1e-6
+    if text and len(tokenizer.encode(text.replace("\r\n", "\n"))) + 2 <= engine.stepper.max_positions:
+        assert ids[0] == SEPARATOR_ID  # the document starts after the file separator, as in training
+        context = b"".join(engine.token_bytes[i] for i in ids) + healed
+        assert context.decode("utf-8") == text.replace("\r\n", "\n")  # nothing lost but the healed token
+
+
+def test_long_documents_are_cut_at_a_line_start(engine, tokenizer):
+    ids, _, healed = engine.next_token_logprobs(SAMPLE * 4)
+    context = (b"".join(engine.token_bytes[i] for i in ids) + healed).decode()
+    assert ids[0] != SEPARATOR_ID and (SAMPLE * 4).endswith(context)
+    assert (SAMPLE * 4)[-len(context) - 1] == "\n"
+
+
+def test_cached_typing_matches_keras_at_every_prefix(keras_gpt, engine):
+    """One character per request through the document cache (truncated KV states) gives Keras's numbers."""
+    model = keras_gpt[0]
+    worst = 0.0
+    for end in range(0, 70, 3):
+        ids, logp, _ = engine.next_token_logprobs(SAMPLE[:end], document="typing")
+        worst = max(worst, float(np.abs(np.exp(logp) - np.exp(keras_next_logprobs(model, ids))).max()))
+    for end in (60, 30, 65):  # edits and backspaces restart from the common prefix
+        ids, logp, _ = engine.next_token_logprobs(SAMPLE[:end] + "x", document="typing")
+        worst = max(worst, float(np.abs(np.exp(logp) - np.exp(keras_next_logprobs(model, ids))).max()))
+    assert worst < 1e-4
+    assert "typing" in engine.cache
+
+
+def test_step_select_and_stack_agree_with_advance(engine, tokenizer):
+    stepper = engine.stepper
+    ids = np.concatenate([[SEPARATOR_ID], tokenizer.encode(SAMPLE)[:20]])
+    full, state, kept = stepper.advance(stepper.initial_state(), ids, keep=[5, 12])
+    prefix = stepper.truncate(state, 10)
+    beams = stepper.stack([prefix, prefix, prefix])
+    logits, beams = stepper.step(beams, ids[10:13])  # three beams, three different tokens
+    for row, tok in enumerate(ids[10:13]):
+        alone, _, _ = stepper.advance(prefix, [tok])
+        assert np.abs(logits[row] - alone).max() < 1e-4
+    picked = stepper.select(beams, [2, 0])
+    after, _ = stepper.step(picked, [ids[13], ids[11]])
+    alone, _, _ = stepper.advance(prefix, [ids[12], ids[13]])  # row 0 is beam 2, which read ids[12]
+    assert np.abs(after[0] - alone).max() < 1e-4
+    alone, _, _ = stepper.advance(prefix, [ids[10], ids[11]])
+    assert np.abs(after[1] - alone).max() < 1e-4
+    assert np.abs(kept[12][0] - stepper.advance(stepper.truncate(state, 11), [ids[11]])[0]).max() < 1e-4
+    step_by_step = stepper.initial_state()
+    for tok in ids:
+        last, step_by_step = stepper.step(step_by_step, [tok])
+    assert np.abs(last[0] - full).max() < 1e-4
+
+
+# ------------------------------------------------------------------ complete --
+
+def _check(suggestions, n, max_chars):
+    assert 0 < len(suggestions) <= n
+    scores = [s.score for s in suggestions]
+    assert scores == sorted(scores, reverse=True) and all(0 < p <= 1 for p in scores)
+    assert len({s.text for s in suggestions}) == len(suggestions)
+    for s in suggestions:
+        assert 1 <= len(s.text) <= max_chars and set(s.to_json()) == {"text", "score"}
+        assert not set(s.text) & set("\x0b\x0c\r")
+
+
+def test_suggestions_follow_the_boundary_rules(engine):
+    words = engine.complete("import os\nx = os.pa", n=5, max_chars=30)
+    _check(words, 5, 30)
+    assert all(set(s.text) <= WORD_CHARS for s in words)
+    lines = engine.complete("def f(x):\n    return ", n=4, max_chars=25)
+    _check(lines, 4, 25)
+    assert all("\n" not in s.text for s in lines)
+    strings = engine.complete("name = 'hello wor", n=5, max_chars=20)
+    _check(strings, 5, 20)
+    for s in strings:
+        assert "\n" not in s.text and ("'" not in s.text or s.text.endswith("'"))
+    short = engine.complete("for i in ", n=3, max_chars=3)
+    _check(short, 3, 3)
+
+
+def test_completion_is_deterministic_and_cache_independent(engine):
+    fresh = engine.complete(SAMPLE[:50], n=5)
+    for end in range(40, 51):
+        cached = engine.complete(SAMPLE[:end], n=5, document="det")
+    assert [(s.text, round(s.score, 9)) for s in cached] == [(s.text, round(s.score, 9)) for s in fresh]
+
+
+# ------------------------------------------------------------------ generate --
+
+def test_seeded_generation_is_deterministic(engine):
+    a = "".join(engine.generate("def f(x):\n", chars=80, temperature=0.9, seed=7, top_k=50, top_p=0.95))
+    b = "".join(engine.generate("def f(x):\n", chars=80, temperature=0.9, seed=7, top_k=50, top_p=0.95))
+    c = "".join(engine.generate("def f(x):\n", chars=80, temperature=0.9, seed=8, top_k=50, top_p=0.95))
+    assert a == b and a != c and 0 < len(a) <= 80
+    greedy = "".join(engine.generate("def f(x):\n", chars=60, temperature=0))
+    assert greedy == "".join(engine.generate("def f(x):\n", chars=60, temperature=1.0, top_k=1, seed=1))
+
+
+def test_generation_limits_and_long_outputs(engine):
+    assert len("".join(engine.generate("x", chars=7, seed=0))) <= 7
+    pieces = list(engine.generate("import os\n", chars=10_000, max_length=12, seed=0))
+    assert len(pieces) <= 12
+    # Longer than the 64-token context: generation slides its window and goes on.
+    long = "".join(engine.generate("import os\n", chars=10_000, max_length=150, seed=3, temperature=1.0))
+    assert len(long) > 100
+
+
+def test_beam_generation_is_deterministic_without_repeated_ngrams(engine):
+    a = "".join(engine.generate("def f(x):\n", chars=200, max_length=30, beams=4, no_repeat_ngram=5))
+    b = "".join(engine.generate("def f(x):\n", chars=200, max_length=30, beams=4, no_repeat_ngram=5))
+    assert a == b and a
+    prompt, best, _ = engine.beam_search_tokens("def f(x):\n", 40, 10, 5)  # GPyT: 10 beams
+    ids = prompt + best
+    grams = [tuple(ids[i:i + 5]) for i in range(len(ids) - 4)]
+    assert len(best) > 5 and len(grams) == len(set(grams))
+
+
+def test_ngram_ban_and_sampling_helpers():
+    assert sorted(_banned_by_ngrams([1, 2, 3, 1, 2], 3)) == [3]
+    assert _banned_by_ngrams([1, 2], 5) == []
+    rng = np.random.default_rng(0)
+    logp = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    allowed = np.array([True, True, True, True])
+    assert _sample(logp, allowed, 0, 0, 1.0, rng) == 0
+    assert {_sample(logp, allowed, 1.0, 2, 1.0, rng) for _ in range(200)} == {0, 1}
+    assert {_sample(logp, allowed, 1.0, 0, 0.75, rng) for _ in range(200)} == {0, 1}
+    assert _sample(logp, np.array([False, False, True, False]), 1.0, 0, 1.0, rng) == 2
+
+
+# ------------------------------------------------------------------ serving --
+
+def test_the_api_serves_a_gpt_model_dir(keras_gpt):
+    from webapp import create_app
+
+    app = create_app({"TESTING": True, "MODEL_DIR": str(keras_gpt[2])})
+    client = app.test_client()
+    answer = client.post("/api/complete", json={"text": "import os\nx = os.pa", "n": 3, "document": "a"})
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["model"] == "keras-gpt-tiny" and 1 <= len(body["suggestions"]) <= 3
+    assert all(set(s) == {"text", "score"} for s in body["suggestions"])
+    assert client.get("/api/model").get_json()["config"]["arch"] == "gpt2"
+    assert client.post("/api/complete", json={"text": 3}).status_code == 400
+
+
+def test_serving_a_gpt_model_never_imports_tensorflow(keras_gpt):
+    script = ("import sys, json\nfrom pycodecomplete.engine import CompletionEngine\n"
+              f"e = CompletionEngine.from_model_dir({str(keras_gpt[2])!r})\n"
+              "s = e.complete('import os\\nx = os.pa')\n"
+              "print(json.dumps({'tf': 'tensorflow' in sys.modules or 'keras' in sys.modules, 'n': len(s)}))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"tf": False, "n": 5}
