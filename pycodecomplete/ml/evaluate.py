@@ -69,7 +69,10 @@ def _lstm_scorer(art: ModelArtifact):
     config = art.config.with_overrides({"objective": "every-char", "dropout": 0.0, "stateful": False})
     model = import_weights(build_lstm(config), config, weights)
 
-    @tf.function(reduce_retracing=True)
+    ids = tf.TensorSpec([None, None], tf.int32)
+
+    # One trace for every batch shape: files have all lengths.
+    @tf.function(input_signature=[ids, ids, tf.TensorSpec([None, None], tf.bool)])
     def score(x, y, mask):
         logits = model(x, training=False)
         logp = -keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
