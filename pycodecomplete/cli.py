@@ -58,9 +58,12 @@ def _add_learning(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="the model directory to create or resume")
     p.add_argument("--corpus", action="append", type=Path, metavar="DIR",
                    help="a directory of .py files (repeatable; default: the stdlib)")
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
-                   help="starting config (default: cpu; `paper` is the 4x512 reference)")
-    p.add_argument("--arch", choices=("lstm", "gpt2"), help=argparse.SUPPRESS)
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="starting config (default: cpu, or gpt2-cpu with --arch gpt2; `paper` is the 4x512 "
+                        "reference, gpt2-small GPyT's 12x768 GPT-2)")
+    p.add_argument("--arch", choices=("lstm", "gpt2"),
+                   help="model family: lstm (characters) or gpt2 (byte-level BPE, keras-hub GPT-2); the "
+                        "gpt2-* presets imply gpt2, and --arch gpt2 alone starts from gpt2-cpu")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set lstm_units=384 (unknown keys are errors)")
     p.add_argument("--objective", choices=("every-char", "last-char"),
@@ -109,9 +112,12 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_train(args) -> int:
+    # Without --preset: cpu, or the CPU GPT-2 preset with --arch gpt2.
+    args.preset = args.preset or ("gpt2-cpu" if args.arch == "gpt2" else "cpu")
     config = _config_from_args(args)
-    if args.arch:
-        config = config.with_overrides({"arch": args.arch})
+    if args.arch and args.arch != config.arch:
+        raise PyccError(f"--preset {args.preset} is a {config.arch} preset; with --arch {args.arch} use "
+                        + ("gpt2-small, gpt2-cpu or gpt2-tiny" if args.arch == "gpt2" else "cpu, paper or tiny"))
     from pycodecomplete.ml.train import train
 
     if args.max_steps is not None and args.max_steps < 1 or args.epochs is not None and args.epochs < 1 \
@@ -190,6 +196,17 @@ def _add_serving(sub) -> None:
     p.add_argument("--temperature", type=float, default=0.8, metavar="T",
                    help="sampling temperature; 0 picks the most likely character (default 0.8)")
     p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
+    # Sampling filters and beam search, for both families (engine/generation.py).
+    p.add_argument("--max-length", type=int, default=None, metavar="N",
+                   help="most model steps: tokens for a GPT-2 model, characters for an LSTM (default: --chars)")
+    p.add_argument("--top-k", type=int, default=0, metavar="K",
+                   help="sample among the K most likely tokens only (default 0: all)")
+    p.add_argument("--top-p", type=float, default=1.0, metavar="P",
+                   help="nucleus sampling: among the most likely tokens holding probability P (default 1: all)")
+    p.add_argument("--beams", type=int, default=1, metavar="N",
+                   help="beam search with N beams instead of sampling; deterministic (GPyT used 10)")
+    p.add_argument("--no-repeat-ngram", type=int, default=None, metavar="N",
+                   help="never produce the same N tokens twice (default: 5 with --beams, as GPyT; else off)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("serve", help="serve the editor and the JSON API under gunicorn",
@@ -240,10 +257,20 @@ def cmd_generate(args) -> int:
         raise PyccError("--chars must be at least 1")
     if args.temperature < 0:
         raise PyccError("--temperature cannot be negative")
+    from pycodecomplete.engine.generation import GenerationOptions
+
+    no_repeat = args.no_repeat_ngram if args.no_repeat_ngram is not None else (5 if args.beams > 1 else 0)
+    extra = dict(max_length=args.max_length, top_k=args.top_k, top_p=args.top_p, beams=args.beams,
+                 no_repeat_ngram=no_repeat)
+    try:
+        GenerationOptions(chars=args.chars, temperature=args.temperature, **extra).validate()
+    except PyccError as exc:
+        raise PyccError(str(exc).replace("generation: ", "--").replace("_", "-")) from None
     engine = _load_engine(args)
 
     def continue_prompt(prompt: str) -> None:
-        for char in engine.generate(prompt, chars=args.chars, temperature=args.temperature, seed=args.seed):
+        for char in engine.generate(prompt, chars=args.chars, temperature=args.temperature, seed=args.seed,
+                                    **extra):
             sys.stdout.write(char)
             sys.stdout.flush()
         sys.stdout.write("\n")
@@ -593,7 +620,162 @@ def cmd_retrain(args) -> int:
 # (tokenizer)
 
 def _add_gpt(sub) -> None:
-    pass
+    from pycodecomplete.ml.tokenizer import DEFAULT_VOCAB_SIZE, MIN_FREQUENCY
+
+    def corpus_flags(p):
+        p.add_argument("dirs", nargs="*", metavar="DIR", help="directories of .py files (default: the stdlib)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="corpus config override (val_fraction, max_file_bytes, max_line_chars)")
+
+    p = sub.add_parser("tokenizer", help="train or try the byte-level BPE tokenizer of the GPT-2 family",
+                       description="The GPT-2 family's byte-level BPE tokenizer (special tokens <s> <pad> </s> "
+                                   "<unk> <mask> with ids 0-4). `pycc train --arch gpt2` trains its own on the "
+                                   "training split and saves it in the model directory; these commands are for "
+                                   "choosing a vocabulary size and for looking at tokens.")
+    actions = p.add_subparsers(dest="tokenizer_command", metavar="ACTION")
+    p.set_defaults(func=lambda args, parser=p: _missing_action(parser))
+
+    t = actions.add_parser("train", help="train a tokenizer on a corpus and report its compression",
+                           description="Train on the training split of a corpus (default: the stdlib), check "
+                                       "that every file of the corpus decodes back exactly, and report "
+                                       "characters per token on both splits.")
+    corpus_flags(t)
+    t.add_argument("--out", type=Path, metavar="PATH",
+                   help="write the tokenizer here (a .json file, or a directory to hold tokenizer.json)")
+    t.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, metavar="N",
+                   help="vocabulary size, special tokens and the 256 bytes included (default %(default)s; "
+                        "see pycodecomplete/ml/tokenizer.py for why)")
+    t.add_argument("--min-frequency", type=int, default=MIN_FREQUENCY, metavar="N",
+                   help="a merge must occur at least N times (default %(default)s, as GPyT)")
+    t.add_argument("--strip-comments", action="store_true", help="train on the code without its comments")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.set_defaults(func=cmd_tokenizer_train)
+
+    e = actions.add_parser("encode", help="show how a text splits into tokens",
+                           description="Encode TEXT and print each token's id and text (GPyT's tokenizer -e).")
+    e.add_argument("text", metavar="TEXT", help="the text, or - to read it from stdin")
+    e.add_argument("--tokenizer", required=True, type=Path, metavar="PATH",
+                   help="a tokenizer .json file or a GPT-2 model directory")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_tokenizer_encode)
+
+    p = sub.add_parser("preprocess", help="write a cleaned copy of a corpus (comments stripped)",
+                       description="Read a corpus like training does (default: the stdlib) and write each file "
+                                   "to --out at the same relative path (so the train/validation split stays "
+                                   "the same), with its comments removed (tokenize-based: a '#' in a string "
+                                   "is never touched, lines are never joined, the code's AST is unchanged) "
+                                   "and, with --strip-docstrings, its docstrings. Then train on it with "
+                                   "`pycc train --corpus OUT`. Long files need no splitting here: training "
+                                   "and evaluation cut them at line starts to fit the model's context.")
+    corpus_flags(p)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write the cleaned files")
+    p.add_argument("--strip-comments", action=argparse.BooleanOptionalAction, default=True,
+                   help="remove comments (default: on)")
+    p.add_argument("--strip-docstrings", action="store_true", help="remove docstrings too")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_preprocess)
+
+
+def _missing_action(parser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _gpt_corpus(args):
+    from pycodecomplete.config import Config
+    from pycodecomplete.ml.corpus import load_corpus
+
+    config = Config().with_overrides(args.set)
+    return load_corpus(args.dirs or None, val_fraction=config.val_fraction, max_file_bytes=config.max_file_bytes,
+                       max_line_chars=config.max_line_chars, progress=not args.json)
+
+
+def cmd_tokenizer_train(args) -> int:
+    from pycodecomplete.artifact import write_bytes_atomic
+    from pycodecomplete.bpe import SPECIAL_TOKENS
+    from pycodecomplete.ml.preprocess import strip_comments
+    from pycodecomplete.ml.tokenizer import compression, round_trip_failures, train_tokenizer
+
+    corpus = _gpt_corpus(args)
+    clean = strip_comments if args.strip_comments else (lambda text: text)
+    texts = {name: [clean(f.text) for f in corpus.split(name)] for name in ("train", "val")}
+    tokenizer = train_tokenizer(texts["train"], args.vocab_size, args.min_frequency, progress=not args.json)
+    failures = round_trip_failures(tokenizer, [(f.path, f.text) for f in corpus.files])
+    result = {"vocab_size": tokenizer.vocab_size, "asked_vocab_size": args.vocab_size,
+              "min_frequency": args.min_frequency, "strip_comments": args.strip_comments,
+              "special_tokens": {token: i for i, token in enumerate(SPECIAL_TOKENS)},
+              "train": compression(tokenizer, texts["train"]), "val": compression(tokenizer, texts["val"]),
+              "round_trip": {"files": len(corpus.files), "failed": failures[:20]}}
+    if args.out is not None:
+        out = Path(args.out)
+        target = out / "tokenizer.json" if out.is_dir() or not out.suffix else out
+        write_bytes_atomic(target, tokenizer.to_str().encode())
+        result["out"] = str(target)
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(f"vocabulary:   {tokenizer.vocab_size:,} tokens (asked {args.vocab_size:,}, min frequency "
+              f"{args.min_frequency})")
+        for name in ("train", "val"):
+            c = result[name]
+            print(f"{name:>5} split:  {c['chars']:,} chars -> {c['tokens']:,} tokens "
+                  f"({c['chars_per_token']} chars/token)")
+        print(f"round trip:   {len(corpus.files) - len(failures):,}/{len(corpus.files):,} files decode back exactly")
+        if "out" in result:
+            print(f"written to:   {result['out']}")
+    if failures:
+        raise PyccError(f"{len(failures)} file(s) do not round-trip, e.g. {failures[0]}")
+    return 0
+
+
+def cmd_tokenizer_encode(args) -> int:
+    from pycodecomplete.artifact import ModelArtifact
+    from pycodecomplete.bpe import BPETokenizer
+
+    path = Path(args.tokenizer)
+    tokenizer = BPETokenizer.from_artifact(ModelArtifact.load(path)) if path.is_dir() else BPETokenizer.from_file(path)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    ids = tokenizer.encode(text).tolist()
+    table = tokenizer.token_bytes()
+    pieces = [table[i].decode("utf-8", errors="backslashreplace") for i in ids]
+    if args.json:
+        print(json.dumps({"ids": ids, "tokens": pieces, "chars": len(text), "count": len(ids)}))
+        return 0
+    for i, piece in zip(ids, pieces):
+        print(f"{i:>7}  {json.dumps(piece, ensure_ascii=False)}")
+    print(f"{len(text)} characters, {len(ids)} tokens", file=sys.stderr)
+    return 0
+
+
+def cmd_preprocess(args) -> int:
+    from pycodecomplete.artifact import write_bytes_atomic
+    from pycodecomplete.ml.preprocess import parses, strip_comments, strip_docstrings
+
+    corpus = _gpt_corpus(args)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise PyccError(f"{out} is not empty; choose a new --out")
+    chars_in = chars_out = unparsed = 0
+    for f in corpus.files:
+        text = f.text
+        if not parses(text):
+            unparsed += 1  # comments still go (tokenize permitting); docstrings need the AST
+        if args.strip_comments:
+            text = strip_comments(text, docstrings=not args.strip_docstrings)
+        elif args.strip_docstrings:
+            text = strip_docstrings(text)
+        chars_in += len(f.text)
+        chars_out += len(text)
+        write_bytes_atomic(out / f.path, text.encode("utf-8"))
+    result = {"files": len(corpus.files), "chars_in": chars_in, "chars_out": chars_out,
+              "removed_share": round(1 - chars_out / chars_in, 4) if chars_in else 0.0,
+              "not_parsing": unparsed, "out": str(out)}
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(f"{result['files']:,} files written to {out}: {chars_in:,} -> {chars_out:,} characters "
+              f"({100 * result['removed_share']:.1f}% removed)")
+    return 0
 
 
 # ---------------------------------------------------------------- main -------

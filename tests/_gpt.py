@@ -61,3 +61,43 @@ def keras_next_logprobs(model, ids) -> np.ndarray:
     logits = np.asarray(model({"token_ids": ids, "padding_mask": np.ones_like(ids)}, training=False))[0, -1]
     logits = logits.astype(np.float64)
     return logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+
+
+def random_gpt_weights(config, seed: int = 0) -> dict[str, np.ndarray]:
+    """numpy-random weights with the names and shapes of `ml.gpt.export_weights` (no TensorFlow)."""
+    rng = np.random.default_rng(seed)
+    d, h, v, p = config.gpt_width, config.gpt_heads, config.gpt_vocab_size, config.seq_len
+    k = d // h
+    arrays = {"token_embedding/embeddings": rng.normal(0, 0.5, (v, d)),
+              "position_embedding/embeddings": rng.normal(0, 0.5, (p, d)),
+              "layer_norm/gamma": 1 + rng.normal(0, 0.2, d), "layer_norm/beta": rng.normal(0, 0.2, d)}
+    for i in range(config.gpt_layers):
+        pre = f"transformer_layer_{i}/"
+        for part in ("query", "key", "value"):
+            arrays[f"{pre}self_attention/{part}/kernel"] = rng.normal(0, 0.25, (d, h, k))
+            arrays[f"{pre}self_attention/{part}/bias"] = rng.normal(0, 0.25, (h, k))
+        arrays[f"{pre}self_attention/attention_output/kernel"] = rng.normal(0, 0.25, (h, k, d))
+        arrays[f"{pre}self_attention/attention_output/bias"] = rng.normal(0, 0.25, d)
+        for norm in ("self_attention_layer_norm", "feedforward_layer_norm"):
+            arrays[f"{pre}{norm}/gamma"] = 1 + rng.normal(0, 0.2, d)
+            arrays[f"{pre}{norm}/beta"] = rng.normal(0, 0.2, d)
+        arrays[f"{pre}feedforward_intermediate_dense/kernel"] = rng.normal(0, 0.25, (d, 4 * d))
+        arrays[f"{pre}feedforward_intermediate_dense/bias"] = rng.normal(0, 0.25, 4 * d)
+        arrays[f"{pre}feedforward_output_dense/kernel"] = rng.normal(0, 0.25, (4 * d, d))
+        arrays[f"{pre}feedforward_output_dense/bias"] = rng.normal(0, 0.25, d)
+    return {name: a.astype(np.float32) for name, a in arrays.items()}
+
+
+def write_random_gpt_dir(path: Path, tokenizer, seed: int = 0, **overrides) -> Path:
+    """A complete GPT-2 model directory with random weights, made without TensorFlow."""
+    from pycodecomplete.artifact import TOKENIZER, write_bytes_atomic, write_json_atomic, write_manifest, \
+        write_npz_atomic
+
+    config = tiny_gpt_config(tokenizer, **overrides)
+    path.mkdir(parents=True, exist_ok=True)
+    write_manifest(path, config, tokenizer.describe(), name="random-gpt-tiny")
+    write_bytes_atomic(path / TOKENIZER, tokenizer.to_str().encode())
+    write_npz_atomic(path / "weights.npz", random_gpt_weights(config, seed))
+    write_json_atomic(path / "summary.json", {"note": "random weights for tests", "steps": 0})
+    write_json_atomic(path / "metrics.json", {"val_loss": None})
+    return path

@@ -11,7 +11,7 @@ import pytest
 from pycodecomplete.bpe import SEPARATOR_ID
 from pycodecomplete.engine import CompletionEngine
 from pycodecomplete.engine.beam import WORD_CHARS
-from pycodecomplete.engine.gpt import GPTCompletionEngine, _banned_by_ngrams, _sample
+from pycodecomplete.engine.gpt import GPTCompletionEngine
 from _gpt import keras_next_logprobs, train_tiny_tokenizer, write_keras_gpt_dir
 
 SAMPLE = (
@@ -164,18 +164,6 @@ def test_beam_generation_is_deterministic_without_repeated_ngrams(engine):
     ids = prompt + best
     grams = [tuple(ids[i:i + 5]) for i in range(len(ids) - 4)]
     assert len(best) > 5 and len(grams) == len(set(grams))
-
-
-def test_ngram_ban_and_sampling_helpers():
-    assert sorted(_banned_by_ngrams([1, 2, 3, 1, 2], 3)) == [3]
-    assert _banned_by_ngrams([1, 2], 5) == []
-    rng = np.random.default_rng(0)
-    logp = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
-    allowed = np.array([True, True, True, True])
-    assert _sample(logp, allowed, 0, 0, 1.0, rng) == 0
-    assert {_sample(logp, allowed, 1.0, 2, 1.0, rng) for _ in range(200)} == {0, 1}
-    assert {_sample(logp, allowed, 1.0, 0, 0.75, rng) for _ in range(200)} == {0, 1}
-    assert _sample(logp, np.array([False, False, True, False]), 1.0, 0, 1.0, rng) == 2
 
 
 # ------------------------------------------------------------------ serving --

@@ -7,7 +7,7 @@ import re
 import tokenize
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pycodecomplete.ml.preprocess import chunk_text, parses, split_lines, strip_comments

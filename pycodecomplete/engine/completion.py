@@ -163,12 +163,23 @@ class CompletionEngine:
             return nodes[""][0]
 
     def generate(self, prompt: str, chars: int = 200, temperature: float = 0.8,
-                 seed: int | None = None) -> Iterator[str]:
+                 seed: int | None = None, *, max_length: int | None = None, top_k: int = 0,
+                 top_p: float = 1.0, beams: int = 1, no_repeat_ngram: int = 0) -> Iterator[str]:
         """Sample a continuation one character at a time; stops early at an end of file."""
         rng = np.random.default_rng(seed)
         ids = self.vocab.encode_document(normalize_newlines(prompt))
         logits, state, _ = self.stepper.advance(self._initial, ids)
         banned = np.array([c in NEVER and c != BOUNDARY for c in CHARS])
+        if max_length is not None or top_k or top_p < 1.0 or beams > 1 or no_repeat_ngram:
+            # top-k, top-p, beams, n-gram ban, step limit: shared with the GPT family (engine/generation.py)
+            from pycodecomplete.engine.generation import GenerationOptions, continue_text
+            options = GenerationOptions(chars=chars, max_length=max_length, temperature=temperature,
+                                        top_k=top_k, top_p=top_p, seed=seed, beams=beams,
+                                        no_repeat_ngram=no_repeat_ngram)
+            yield from continue_text(self.stepper, state, logits, token_bytes=[c.encode() for c in CHARS],
+                                     stop_id=self.vocab.boundary_id, allowed=~banned, options=options,
+                                     history=[int(i) for i in ids])
+            return
         for _ in range(chars):
             logits = np.where(banned, -np.inf, np.asarray(logits, dtype=np.float64))
             if temperature <= 0:

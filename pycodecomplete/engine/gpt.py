@@ -31,7 +31,6 @@ the LSTM engine's (`Suggestion`).
 """
 from __future__ import annotations
 
-import codecs
 import logging
 import math
 import threading
@@ -43,6 +42,7 @@ import numpy as np
 from pycodecomplete.bpe import SEPARATOR_ID, SPECIAL_TOKENS, BPETokenizer
 from pycodecomplete.engine.beam import NEVER, WORD_CHARS, Suggestion, boundary_rule, log_softmax
 from pycodecomplete.engine.cache import DocumentCache, DocumentEntry
+from pycodecomplete.engine.generation import GenerationOptions, beam_search, continue_text
 from pycodecomplete.errors import PyccError
 from pycodecomplete.vocab import normalize_newlines
 
@@ -404,51 +404,29 @@ class GPTCompletionEngine:
         """A continuation of `prompt`: sampled, greedy (temperature 0) or beam-searched.
 
         Stops at ``</s>`` (the model ends the file), after `max_length` tokens or
-        after `chars` characters, whichever comes first. Yields text pieces.
+        after `chars` characters, whichever comes first. Yields text pieces. See
+        `engine.generation`; a sampled text longer than the context slides on.
         """
-        if beams > 1:
-            yield from self._beam_generate(prompt, chars, max_length, beams, no_repeat_ngram)
-            return
-        rng = np.random.default_rng(seed)
+        options = GenerationOptions(chars=chars, max_length=max_length, temperature=temperature, top_k=top_k,
+                                    top_p=top_p, seed=seed, beams=beams, no_repeat_ngram=no_repeat_ngram)
         ids, healed = self._prompt(normalize_newlines(prompt), DocumentEntry(None), room=1)
-        history = list(ids)
         logits, state = self._prefill(DocumentEntry(None), ids)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending, emitted, tokens = healed, 0, 0
-        limit = max_length if max_length is not None else 10**9
-        while emitted < chars and tokens < limit:
-            logp = log_softmax(logits).astype(np.float64)
-            allowed = self._heal_mask(pending) if pending else ~self._special
-            allowed = allowed.copy()
-            if not pending:
-                allowed[SEPARATOR_ID] = True  # the model may end the file
-            if no_repeat_ngram:
-                allowed[_banned_by_ngrams(history, no_repeat_ngram)] = False
-            choice = _sample(logp, allowed, temperature, top_k, top_p, rng)
-            if choice < 0 or choice == SEPARATOR_ID:
-                break
-            piece = self.token_bytes[choice]
-            if pending:
-                if piece.startswith(pending):
-                    piece, pending = piece[len(pending):], b""
-                else:
-                    piece, pending = b"", pending[len(piece):]
-            text = decoder.decode(piece)
-            if emitted + len(text) > chars:
-                text = text[:chars - emitted]
-            if text:
-                emitted += len(text)
-                yield text
-            history.append(choice)
-            tokens += 1
-            if state.length >= self.stepper.max_positions:
-                state, logits = self._slide(history)
-            else:
-                step_logits, state = self.stepper.step(state, np.array([choice]))
-                logits = step_logits[0]
-        tail = decoder.decode(b"", final=True)
-        if tail and emitted < chars:
-            yield tail[:chars - emitted]
+        yield from continue_text(
+            self.stepper, state, logits, token_bytes=self.token_bytes, stop_id=SEPARATOR_ID,
+            allowed=~self._special, options=options, history=[int(i) for i in ids], pending=healed,
+            heal_mask=self._heal_mask, room=self.stepper.max_positions - state.length, slide=self._slide)
+
+    def beam_search_tokens(self, prompt: str, max_length: int | None, beams: int,
+                           no_repeat_ngram: int) -> tuple[list[int], list[int], bytes]:
+        """(prompt ids, best continuation ids, healed bytes) of a beam-search generation."""
+        options = GenerationOptions(max_length=max_length, beams=beams, no_repeat_ngram=no_repeat_ngram)
+        ids, healed = self._prompt(normalize_newlines(prompt), DocumentEntry(None), room=1)
+        logits, state = self._prefill(DocumentEntry(None), ids)
+        history = [int(i) for i in ids]
+        best = beam_search(self.stepper, state, logits, token_bytes=self.token_bytes, stop_id=SEPARATOR_ID,
+                           allowed=~self._special, options=options, history=history, pending=healed,
+                           heal_mask=self._heal_mask, room=self.stepper.max_positions - state.length)
+        return history, best, healed
 
     def info(self) -> dict:
         art = self.artifact
@@ -528,7 +506,7 @@ class GPTCompletionEngine:
                 keep = keep[i + 1:]
                 break
         logits, state, _ = self.stepper.advance(self._initial, np.array(keep))
-        return state, logits
+        return state, logits, self.stepper.max_positions - state.length
 
     # ------------------------------------------------------------------ search
 
@@ -646,69 +624,6 @@ class GPTCompletionEngine:
 
     # ------------------------------------------------------------------ generation
 
-    def _beam_generate(self, prompt: str, chars: int, max_length: int | None, beams: int,
-                       no_repeat_ngram: int) -> Iterator[str]:
-        prompt_ids, best, healed = self.beam_search_tokens(prompt, max_length, beams, no_repeat_ngram)
-        data = b"".join(self.token_bytes[t] for t in best)
-        if healed:
-            data = data[len(healed):] if data.startswith(healed) else data
-        text = data.decode("utf-8", errors="replace")[:chars]
-        if text:
-            yield text
-
-    def beam_search_tokens(self, prompt: str, max_length: int | None, beams: int,
-                           no_repeat_ngram: int) -> tuple[list[int], list[int], bytes]:
-        """(prompt ids, best continuation ids, healed bytes): beam search over whole continuations.
-
-        Scores are length-normalised log-probabilities (GPyT's `generate`, length
-        penalty 1); a beam ends at ``</s>``; with `no_repeat_ngram` N no beam ever
-        holds the same N tokens twice (prompt included).
-        """
-        ids, healed = self._prompt(normalize_newlines(prompt), DocumentEntry(None), room=1)
-        logits, state = self._prefill(DocumentEntry(None), ids)
-        room = self.stepper.max_positions - state.length
-        limit = min(max_length or room, room)
-        prompt_ids = [int(i) for i in ids]
-        live = [(0.0, [], healed)]  # (score, generated ids, pending bytes)
-        logps = log_softmax(logits)[None]
-        done: list[tuple[float, list[int]]] = []
-        for _ in range(limit):
-            candidates = []
-            for row, (score, gen, pending) in enumerate(live):
-                allowed = (self._heal_mask(pending) if pending else ~self._special).copy()
-                if not pending:
-                    allowed[SEPARATOR_ID] = True
-                if no_repeat_ngram:
-                    allowed[_banned_by_ngrams(prompt_ids + gen, no_repeat_ngram)] = False
-                scores = np.where(allowed, logps[row] + score, -np.inf)
-                top = min(len(scores), 2 * beams)
-                best = np.argpartition(-scores, top - 1)[:top]
-                candidates.extend((float(scores[t]), row, int(t)) for t in best if scores[t] > -np.inf)
-            candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-            next_live, rows = [], []
-            for score, row, tok in candidates:
-                if len(next_live) >= beams:
-                    break
-                _, gen, pending = live[row]
-                if tok == SEPARATOR_ID:
-                    done.append((score / max(1, len(gen) + 1), gen))
-                    continue
-                piece = self.token_bytes[tok]
-                new_pending = b"" if not pending or piece.startswith(pending) else pending[len(piece):]
-                next_live.append((score, gen + [tok], new_pending))
-                rows.append(row)
-            if not next_live:
-                break
-            live = next_live
-            step_logits, state = self.stepper.step(self.stepper.select(state, rows), [g[-1] for _, g, _ in live])
-            logps = log_softmax(step_logits)
-            if len(done) >= beams and max(s for s, _ in done) >= max(s / len(g) for s, g, _ in live):
-                break
-        done.extend((score / max(1, len(gen)), gen) for score, gen, _ in live)
-        best = max(done, key=lambda item: item[0])[1] if done else []
-        return prompt_ids, best, healed
-
-
 # ------------------------------------------------------------------ helpers --
 
 def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
@@ -742,45 +657,6 @@ def _cut_back(text: str) -> int:
         if text[i].isspace() or (text[i - 1] in WORD_CHARS and text[i] not in WORD_CHARS):
             return len(text[:i].rstrip())
     return 0
-
-
-def _banned_by_ngrams(history: Sequence[int], n: int) -> list[int]:
-    """Tokens that would repeat an n-gram already in `history` (no_repeat_ngram_size)."""
-    if n < 1 or len(history) < n - 1:
-        return []
-    if n == 1:
-        return list(set(history))
-    tail = tuple(history[len(history) - n + 1:])
-    banned = []
-    for i in range(len(history) - n + 1):
-        if tuple(history[i:i + n - 1]) == tail:
-            banned.append(history[i + n - 1])
-    return banned
-
-
-def _sample(logp: np.ndarray, allowed: np.ndarray, temperature: float, top_k: int, top_p: float,
-            rng: np.random.Generator) -> int:
-    """One token id from `logp` restricted to `allowed` (-1 when nothing is allowed)."""
-    scores = np.where(allowed, logp, -np.inf)
-    if not np.isfinite(scores).any():
-        return -1
-    if temperature <= 0:
-        return int(np.argmax(scores))
-    scores = scores / temperature
-    if top_k and top_k < np.isfinite(scores).sum():
-        kth = np.partition(scores, -top_k)[-top_k]
-        scores = np.where(scores >= kth, scores, -np.inf)
-    probs = np.exp(scores - scores.max())
-    probs /= probs.sum()
-    if top_p < 1.0:
-        order = np.argsort(-probs, kind="stable")
-        cumulative = np.cumsum(probs[order])
-        cut = int(np.searchsorted(cumulative, top_p)) + 1  # smallest set with mass >= top_p
-        keep = np.zeros_like(probs, dtype=bool)
-        keep[order[:cut]] = True
-        probs = np.where(keep, probs, 0.0)
-        probs /= probs.sum()
-    return int(rng.choice(len(probs), p=probs))
 
 
 __all__ = ["GPTCompletionEngine", "GPTState", "GPTStepper", "SPECIAL_TOKENS"]

@@ -187,7 +187,7 @@ class Samples:
 def pack_samples(files: list[SourceFile], tokenizer: BPETokenizer, seq_len: int) -> Samples:
     """Whole units packed in corpus order into rows of at most `seq_len + 1` tokens."""
     span = seq_len + 1
-    rows, lengths, current = [], [], []
+    rows, current = [], []
     used = 0
     for f in files:
         for unit in file_units(f.text, tokenizer, seq_len):

@@ -58,13 +58,7 @@ def strip_comments(text: str, docstrings: bool = True) -> str:
     break source that parsed, the step is skipped and a warning logged.
     """
     parsed = parses(text)
-    out = text
-    if not docstrings and parsed:
-        candidate = _strip_docstrings(out)
-        if parses(candidate):
-            out = candidate
-        else:  # pragma: no cover - a bug guard, never seen on the stdlib
-            log.warning("docstring removal would break the source; kept the docstrings")
+    out = text if docstrings else strip_docstrings(text)
     candidate = _strip_comment_tokens(out)
     if candidate is None:
         return out
@@ -109,6 +103,17 @@ def _strip_comment_tokens(text: str) -> str | None:
 
 
 # -------------------------------------------------------------- docstrings --
+
+def strip_docstrings(text: str) -> str:
+    """`text` without docstrings (a body's only statement becomes ``pass``); unchanged if it does not parse."""
+    if not parses(text):
+        return text
+    out = _strip_docstrings(text)
+    if not parses(out):  # pragma: no cover - a bug guard, never seen on the stdlib
+        log.warning("docstring removal would break the source; kept the docstrings")
+        return text
+    return out
+
 
 def _strip_docstrings(text: str) -> str:
     tree = ast.parse(text)
