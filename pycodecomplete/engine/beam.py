@@ -102,15 +102,15 @@ def boundary_rule(before_cursor: str) -> BoundaryRule:
 
 @functools.lru_cache(maxsize=64)
 def _masks(rule: BoundaryRule, chars: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ends_before, ends_after, grow) boolean masks over `chars` for `rule`."""
-    ends_before = np.array([c in rule.ends_before for c in chars])
-    ends_after = np.array([c in rule.ends_after for c in chars])
-    never = np.array([c in NEVER for c in chars])
-    for mask in (ends_before, ends_after):
-        mask.flags.writeable = False
-    grow = ~(ends_before | never)
-    grow.flags.writeable = False
-    return ends_before, ends_after, grow
+    """(ids that end before, ids that end after, additive penalty: 0 to grow, -inf not) for `rule`."""
+    ends_before = np.flatnonzero([c in rule.ends_before for c in chars])
+    ends_after = np.flatnonzero([c in rule.ends_after for c in chars])
+    penalty = np.zeros(len(chars), np.float32)
+    penalty[ends_before] = -np.inf
+    penalty[[i for i, c in enumerate(chars) if c in NEVER]] = -np.inf
+    for array in (ends_before, ends_after, penalty):
+        array.flags.writeable = False
+    return ends_before, ends_after, penalty
 
 
 def _cut(text: str) -> int:
@@ -161,8 +161,7 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
     """
     vocab = len(chars)
     width = max(width, n)
-    ends_before, ends_after, grow = _masks(rule, chars)
-    closers = np.flatnonzero(ends_after)
+    ends_before, closers, penalty = _masks(rule, chars)
     visited = {"": nodes[""]}
     finished: dict[str, float] = {}
 
@@ -180,21 +179,20 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
     steps = 0
     while True:
         scores = np.array([b.scores[-1] for b in live])
-        table = np.stack([visited[b.text][0] for b in live]).astype(np.float64) + scores[:, None]
+        logps = np.stack([visited[b.text][0] for b in live])
         if live[0].text:  # every live beam has the same length: all may end here
-            ending = table[:, ends_before]
-            top = ending.max(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore"):
-                ended = (top + np.log(np.exp(ending - top).sum(axis=1, keepdims=True)))[:, 0]
-            for beam, score in zip(live, ended):
-                if score > -math.inf:
-                    finish(beam.text, float(score))
-        table[:, ~grow] = -math.inf
-        for row, beam in enumerate(live):
-            if closers.size and not beam.escaped(rule):
-                for col in closers:
-                    finish(beam.text + chars[col], float(table[row, col]))
-                table[row, closers] = -math.inf
+            ending = logps[:, ends_before].astype(np.float64)
+            top = ending.max(axis=1)
+            ended = top + np.log(np.exp(ending - top[:, None]).sum(axis=1)) + scores
+            for beam, score in zip(live, ended.tolist()):
+                finish(beam.text, score)
+        table = (logps + penalty) + scores[:, None]
+        if closers.size:
+            for row, beam in enumerate(live):
+                if not beam.escaped(rule):
+                    for col in closers:
+                        finish(beam.text + chars[col], float(table[row, col]))
+                    table[row, closers] = -math.inf
         flat = table.ravel()
         count = min(width, flat.size)
         candidates = np.argpartition(-flat, count - 1)[:count]

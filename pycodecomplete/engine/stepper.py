@@ -25,11 +25,11 @@ input, and each layer's input and recurrent kernels are fused into one matrix
 ``[W; U]`` so a step is one product ``[x, h] @ [W; U]`` per layer. Layer 0's input
 is a one-hot vector, so its input product is a row lookup (bias folded in).
 
-Batches of 2..15 beams multiply against contiguous 64-column blocks of the fused
-matrix. Each block product stays under OpenBLAS's small-matrix threshold
-(m * n * k <= 1e6), where it does not pack (copy) the weights first; on the 4x512
-model that makes a 5-beam step about 2x faster than one plain ``matmul`` and
-little slower than a single row. A single row uses the whole matrix (a gemv).
+Batches of beams multiply against contiguous column blocks of the fused matrix,
+as wide as keeps a 10-row block product under OpenBLAS's small-matrix threshold
+(m * n * k <= 1e6): there it does not pack (copy) the weights first. On the 4x512
+model that makes a 5-beam step 2x faster than one plain ``matmul`` and little
+slower than a single row. A single row uses the whole matrix (a gemv).
 """
 from __future__ import annotations
 
@@ -83,10 +83,17 @@ def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
     return x
 
 
-# Column width of the weight blocks for batched steps; batches up to _BLOCKED_BATCH
-# keep every block product under OpenBLAS's small-matrix threshold (m * n * k <= 1e6).
-_BLOCK_COLUMNS = 64
-_BLOCKED_BATCH = 15
+# Weight blocks for batched steps are sized so that a product with up to _BLOCKED_BATCH
+# rows stays under OpenBLAS's small-matrix threshold (m * n * k <= _SMALL_PRODUCT).
+_SMALL_PRODUCT = 1_000_000
+_BLOCKED_BATCH = 10
+
+
+def _block_columns(depth: int, columns: int) -> int:
+    if depth * columns * 4 >= 4 * 2**20:
+        return min(64, columns)  # big matrices stream from memory: narrow blocks measured fastest
+    width = max(64, _SMALL_PRODUCT // (_BLOCKED_BATCH * depth) // 64 * 64)
+    return min(width, columns)
 
 
 def _reorder_gates(array: np.ndarray, units: int) -> np.ndarray:
@@ -137,8 +144,9 @@ class LSTMStepper:
                 bias = get(f"lstm_{layer}/bias", (4 * u,))
             fused = _frozen(np.ascontiguousarray(_reorder_gates(fused, u)))
             self.fused.append(fused)
-            self.fused_blocks.append([_frozen(np.ascontiguousarray(fused[:, start:start + _BLOCK_COLUMNS]))
-                                      for start in range(0, 4 * u, _BLOCK_COLUMNS)])
+            width = _block_columns(fused.shape[0], 4 * u)
+            self.fused_blocks.append([] if width == 4 * u else [
+                _frozen(np.ascontiguousarray(fused[:, start:start + width])) for start in range(0, 4 * u, width)])
             self.bias.append(_frozen(_reorder_gates(bias, u).copy()))
             self.input_dim.append(in_dim)
         self.output_t = _frozen(np.ascontiguousarray(get("output/kernel", (u, vocab)).T))
@@ -248,13 +256,14 @@ class LSTMStepper:
 
     def _product(self, layer: int, inputs: np.ndarray) -> np.ndarray:
         """inputs (B, in) @ fused (in, 4u) -> (B, 4u), fast for small B on OpenBLAS."""
-        batch = inputs.shape[0]
-        if batch == 1 or batch > _BLOCKED_BATCH:
+        blocks = self.fused_blocks[layer]
+        if inputs.shape[0] == 1 or not blocks:
             return inputs @ self.fused[layer]
-        out = np.empty((batch, 4 * self.units), np.float32)
-        for k, block in enumerate(self.fused_blocks[layer]):
-            start = k * _BLOCK_COLUMNS
+        out = np.empty((inputs.shape[0], 4 * self.units), np.float32)
+        start = 0
+        for block in blocks:
             np.matmul(inputs, block, out=out[:, start:start + block.shape[1]])
+            start += block.shape[1]
         return out
 
     def _gates(self, z: np.ndarray, c_prev: np.ndarray, h_out: np.ndarray, c_out: np.ndarray) -> np.ndarray:
