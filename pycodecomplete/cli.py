@@ -300,11 +300,15 @@ def cmd_serve(args) -> int:
             raise PyccError(f"--{flag.replace('_', '-')} must be at least 1")
     if not 0 <= args.port <= 65535:
         raise PyccError("--port must be from 0 to 65535")
-    # Before numpy loads: one BLAS thread per worker keeps workers from fighting over cores.
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(args.blas_threads)
-    if "numpy" in sys.modules:
-        log.warning("numpy was imported before `pycc serve` set its BLAS threads; --blas-threads may not apply")
+    # BLAS reads its thread count when numpy loads: one thread per worker keeps workers
+    # (and multithreaded BLAS on tiny products) from fighting over the cores.
+    wanted = str(args.blas_threads)
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    if any(os.environ.get(name) != wanted for name in names):
+        for name in names:
+            os.environ[name] = wanted
+        if "numpy" in sys.modules:  # loaded too early (by another command's parser): start over
+            os.execv(sys.executable, sys.orig_argv)
     from gunicorn.app.base import BaseApplication
 
     from webapp import create_app
