@@ -17,6 +17,7 @@ One run, one JSON object on stdout:
 
     python benchmarks/latency.py --preset paper
     python benchmarks/latency.py --preset cpu
+    python benchmarks/latency.py --preset gpt2-cpu      # or --model runs/gpt2-cpu (a trained GPT-2)
 """
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ def summary_ms(values) -> dict:
 def build_model(preset_name: str, model_dir: Path):
     from pycodecomplete.artifact import write_json_atomic, write_manifest, write_npz_atomic
     from pycodecomplete.config import preset
+
+    if preset(preset_name).arch == "gpt2":  # GPT-2 family: random keras-hub weights, stdlib tokenizer
+        return build_gpt_model(preset_name, model_dir)
     from pycodecomplete.ml.model import build_lstm, export_weights
     from pycodecomplete.vocab import CharVocabulary
 
@@ -78,12 +82,40 @@ def build_model(preset_name: str, model_dir: Path):
     return model, config
 
 
+def build_gpt_model(preset_name: str, model_dir: Path):
+    from pycodecomplete.artifact import TOKENIZER, write_bytes_atomic, write_json_atomic, write_manifest, \
+        write_npz_atomic
+    from pycodecomplete.config import preset
+    from pycodecomplete.ml.corpus import load_corpus
+    from pycodecomplete.ml.gpt import build_gpt, export_weights
+    from pycodecomplete.ml.tokenizer import train_tokenizer
+
+    config = preset(preset_name)
+    tokenizer = train_tokenizer((f.text for f in load_corpus(None).split("train")), config.gpt_vocab_size)
+    config = config.with_overrides({"gpt_vocab_size": tokenizer.vocab_size})
+    model = build_gpt(config)
+    write_manifest(model_dir, config, tokenizer.describe(), name=f"bench-{preset_name}-random")
+    write_bytes_atomic(model_dir / TOKENIZER, tokenizer.to_str().encode())
+    write_npz_atomic(model_dir / "weights.npz", export_weights(model, config))
+    write_json_atomic(model_dir / "summary.json", {"note": "random weights, for latency only"})
+    return model, config
+
+
 def load_keras(model_dir: Path):
     from pycodecomplete.artifact import ModelArtifact
     from pycodecomplete.ml.model import build_lstm, import_weights
 
     artifact = ModelArtifact.load(model_dir)
+    if artifact.config.arch == "gpt2":
+        from pycodecomplete.ml.gpt import load_keras_model
+        return load_keras_model(artifact), artifact.config
     return import_weights(build_lstm(artifact.config), artifact.config, artifact.weights()), artifact.config
+
+
+def describe(config) -> str:
+    if config.arch == "gpt2":
+        return f"{config.gpt_layers}x{config.gpt_width} GPT-2 ({config.gpt_vocab_size} BPE tokens, context {config.seq_len})"
+    return f"{config.lstm_layers}x{config.lstm_units} LSTM"
 
 
 def serve(model_dir: Path, port: int, workers: int, log_path: Path):
@@ -133,6 +165,21 @@ def type_file(port: int, text: str, n: int) -> tuple[list, list, int]:
     return round_trips, server, empty
 
 
+def original_method_gpt(model, config, model_dir: Path, text: str, chars: int) -> list:
+    """GPyT's serving: a full forward pass (no KV cache) over the context tokens, once per character."""
+    from pycodecomplete.artifact import ModelArtifact
+    from pycodecomplete.bpe import SEPARATOR_ID, BPETokenizer
+
+    tokenizer = BPETokenizer.from_artifact(ModelArtifact.load(model_dir))
+    times = []
+    for end in range(len(text) - chars - 1, len(text)):
+        ids = np.concatenate([[SEPARATOR_ID], tokenizer.encode(text[:end])])[-config.seq_len:][None].astype(np.int32)
+        started = time.perf_counter()
+        model.predict({"token_ids": ids, "padding_mask": np.ones_like(ids)}, verbose=0)
+        times.append((time.perf_counter() - started) * 1000)
+    return times[1:]  # the first call builds the predict function
+
+
 def original_method(model, text: str, chars: int) -> list:
     """The design's serving: model.predict on a 100-character window, once per character."""
     from pycodecomplete.vocab import CharVocabulary
@@ -152,7 +199,8 @@ def original_method(model, text: str, chars: int) -> list:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="cpu", help="architecture to build with random weights (paper, cpu, tiny)")
+    parser.add_argument("--preset", default="cpu",
+                        help="architecture to build with random weights (paper, cpu, tiny, gpt2-cpu, gpt2-small...)")
     parser.add_argument("--model", type=Path, default=None, help="use this model directory instead")
     parser.add_argument("--file", default=None, help="Python file to type (default: stdlib bisect.py)")
     parser.add_argument("--chars", type=int, default=2000, help="characters of the file to type")
@@ -182,13 +230,16 @@ def main() -> int:
 
     if model is None:
         model, config = load_keras(model_dir)
-    original = original_method(model, text, args.original_chars)
+    if config.arch == "gpt2":
+        original = original_method_gpt(model, config, model_dir, text, args.original_chars)
+    else:
+        original = original_method(model, text, args.original_chars)
     ours = summary_ms(round_trips)
     speedup = statistics.median(original) / ours["p50"]
     max_rss = max(rss["workers"] or [rss["master"]])
     result = {
         "benchmark": "latency",
-        "model": {"name": info["name"], "arch": f"{config.lstm_layers}x{config.lstm_units} LSTM",
+        "model": {"name": info["name"], "arch": describe(config),
                   "preset": None if args.model else args.preset, "weights": "random" if not args.model else "trained"},
         "engine": info["engine"],
         "file": {"path": file_name, "chars": len(text)},
@@ -197,7 +248,9 @@ def main() -> int:
         "empty_answers": empty,
         "per_keystroke_ms": ours,
         "server_elapsed_ms": summary_ms(server_ms),
-        "original_method": {"what": "model.predict on the 100 chars before the cursor, once per char",
+        "original_method": {"what": "model.predict on the 100 chars before the cursor, once per char"
+                            if config.arch != "gpt2" else
+                            "model.predict on the context tokens before the cursor (no KV cache), once per char",
                             "chars": len(original), "per_char_ms": summary_ms(original)},
         "speedup_p50": round(speedup, 1),
         "startup_s": round(startup_s, 3),

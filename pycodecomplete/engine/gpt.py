@@ -338,6 +338,7 @@ class GPTCompletionEngine:
         first = np.array([b[0] if b else 256 for b in self.token_bytes])
         self._first_char = np.array([chr(c) if c < 128 else "" for c in first], dtype=object)
         self._special = np.array([not b for b in self.token_bytes])
+        self._max_token_bytes = max(1, max(len(b) for b in self.token_bytes))
         self._heal_masks: dict[bytes, np.ndarray] = {}
         self._heal_lock = threading.Lock()
         self._initial = stepper.initial_state()
@@ -448,11 +449,19 @@ class GPTCompletionEngine:
         if budget < 2:
             raise PyccError(f"engine: the model's context ({self.stepper.max_positions} tokens) leaves no "
                             f"room for {room} tokens of search")
-        cut = getattr(entry, "gpt_cut", 0)
+        cut = getattr(entry, "gpt_cut", 0) if self.settings.context == "document" else 0
         if cut and (cut > len(text) or text[cut - 1] != "\n"):
             cut = 0
-        ids = self.tokenizer.encode(text[cut:])
-        if cut == 0 and len(ids) + 1 <= budget:
+        # No token holds more than `_max_token_bytes` characters: text before the horizon cannot fit.
+        horizon = budget * self._max_token_bytes
+        if cut == 0 and len(text) > horizon:
+            ids = None
+        else:
+            ids = self.tokenizer.encode(text[cut:])
+        if ids is None:
+            cut = self._line_cut(text, budget * 3 // 4, budget, start=len(text) - horizon)
+            context = self.tokenizer.encode(text[cut:])
+        elif cut == 0 and len(ids) + 1 <= budget:
             context = np.concatenate([np.array([SEPARATOR_ID], np.int32), ids])
         elif cut and len(ids) <= budget:
             context = ids
@@ -467,17 +476,28 @@ class GPTCompletionEngine:
         healed = self.token_bytes[int(context[-1])] if context[-1] != SEPARATOR_ID else b""
         return (context[:-1], healed) if healed else (context, b"")
 
-    def _line_cut(self, text: str, target: int, budget: int) -> int:
-        """Where to start reading `text` so that at most `target` tokens (at most `budget`) remain."""
-        ids, offsets = self.tokenizer.encode_with_offsets(text)
-        start = offsets[max(0, len(ids) - target)][0]
+    def _line_cut(self, text: str, target: int, budget: int, start: int = 0) -> int:
+        """Where to start reading `text` so that at most `target` tokens (at most `budget`) remain.
+
+        Only `text[start:]` is looked at (for long documents); offsets are into `text`.
+        """
+        if start > 0:
+            start = text.find("\n", start) + 1 or start  # a line start, when there is one
+        ids, offsets = self.tokenizer.encode_with_offsets(text[start:])
+        start += offsets[max(0, len(ids) - target)][0] if len(ids) else 0
         line = text.rfind("\n", 0, start) + 1  # at or before the token: the line it is in
         if line == 0 or self.tokenizer.count(text[line:]) > budget:
             line = text.find("\n", start) + 1  # the next line start
         if line <= 0 or line >= len(text) or self.tokenizer.count(text[line:]) > budget:
-            line = start  # one line longer than the context: cut inside it
-            while self.tokenizer.count(text[line:]) > budget:
-                line += 1
+            # One line longer than the context: cut inside it, as late as needed (binary search).
+            low, high = start, len(text) - 1
+            while low < high:
+                mid = (low + high) // 2
+                if self.tokenizer.count(text[mid:]) > budget:
+                    low = mid + 1
+                else:
+                    high = mid
+            line = low
         return line
 
     def _prefill(self, entry: DocumentEntry, ids: np.ndarray):
