@@ -318,6 +318,28 @@ def test_window_mode_uses_the_last_characters():
         EngineSettings(context="window", window=50).validate()
 
 
+def test_long_documents_are_read_from_a_line_start_and_stay_incremental(random_model_dir):
+    engine = CompletionEngine.from_model_dir(random_model_dir, {"document_chars": 200})
+    text = "".join(f"line_{k} = {k} * 2\n" for k in range(100))  # about 1,500 characters
+    context = engine._context(text)
+    assert 100 <= len(context) <= 200
+    start = len(text) - len(context)
+    assert text[start - 1] == "\n"  # a line start, read from a zero state without the boundary
+    np.testing.assert_allclose(engine.next_logprobs(text), fresh_log_probs(engine.stepper, text[start:]), atol=1e-5)
+    advances = []
+    advance = engine.stepper.advance
+    engine.stepper.advance = lambda *a, **k: advances.append(len(a[1])) or advance(*a, **k)
+    for end in range(len(text) - 120, len(text) + 1):  # typing the last lines
+        engine.next_logprobs(text[:end], document="long")
+    assert len(advances) <= 1 + -(-120 // 50)  # the first request, and a jump every 200 // 4 characters
+
+
+def fresh_log_probs(stepper, text):
+    logits, _, _ = stepper.advance(stepper.initial_state(), CharVocabulary().encode(text))
+    from pycodecomplete.engine.beam import log_softmax
+    return log_softmax(logits)
+
+
 # ------------------------------------------------------------------- cache --
 
 def test_cache_keeps_at_most_max_documents(random_model_dir):

@@ -6,6 +6,8 @@ Context (`EngineSettings.context`):
   one stream that begins with the boundary character (training's convention for the
   start of a file), and its state is carried along. Incremental: a request that
   extends the previous text of the same `document` only steps the new characters.
+  Documents over `document_chars` (20,000) are read from a line start at most that
+  far back, which moves in coarse steps so that typing stays incremental.
 * ``"window"``: the model reads only the last `window` characters before the cursor
   (at least 100) from a zero state, exactly like a training window (the boundary
   character leads when the document is shorter than the window). Once the text is
@@ -45,6 +47,10 @@ AUTO_LOOKAHEAD_RANGE = (4, 48)
 class EngineSettings:
     context: str = "document"  # "document": carry state over the whole text; "window": last `window` chars
     window: int = 100  # characters of context in window mode (at least 100)
+    # Document mode reads at most this many characters (0: no limit). Longer documents are
+    # read from a line start that moves in steps of a quarter of this, so typing stays
+    # incremental and a huge text cannot tie a worker up for long.
+    document_chars: int = 20_000
     beam_width: int = 5  # beams kept per step (raised to n when a request asks for more)
     lookahead: int = 0  # most characters a suggestion may explore; 0 = auto from the model's size
     max_chars: int = 40  # default suggestion length limit when a request gives none
@@ -62,6 +68,10 @@ class EngineSettings:
         for name in ("beam_width", "max_chars", "cache_documents", "cache_bytes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise PyccError(f"engine: {name} must be at least 1, not {getattr(self, name)}")
+        if self.document_chars < 0:
+            raise PyccError("engine: document_chars cannot be negative (0 means no limit)")
+        if self.document_chars and self.document_chars < self.window:
+            raise PyccError(f"engine: document_chars must be 0 or at least the window ({self.window})")
         if self.lookahead < 0 or self.recent_checkpoints < 0 or self.tree_nodes < 1:
             raise PyccError("engine: lookahead and recent_checkpoints cannot be negative, tree_nodes must be >= 1")
         return self
@@ -211,10 +221,18 @@ class CompletionEngine:
 
     def _context(self, text: str) -> bytes:
         """The model input for a cursor at the end of `text`, one byte per id."""
-        ids = self.vocab.encode_document(text)  # BOUNDARY first, as in training
-        if self.settings.context == "window":
-            ids = ids[-self.settings.window:]
-        return ids.tobytes()
+        settings = self.settings
+        if settings.context == "window":
+            return self.vocab.encode_document(text[-settings.window:])[-settings.window:].tobytes()
+        limit = settings.document_chars
+        if not limit or len(text) <= limit:
+            return self.vocab.encode_document(text).tobytes()  # BOUNDARY first, as in training
+        # Too long: start at a line start, from a zero state (as a training window may).
+        step = max(1, limit // 4)
+        start = ((len(text) - limit) // step + 1) * step
+        newline = text.find("\n", start, start + step)
+        start = newline + 1 if newline >= 0 else start
+        return self.vocab.encode(text[start:]).tobytes()
 
     def _prepare(self, entry: DocumentEntry, context: bytes) -> dict:
         """Bring `entry` to `context`; return the beam tree rooted at its end."""
