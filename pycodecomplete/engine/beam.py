@@ -152,8 +152,12 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
-                n: int, width: int, max_chars: int, lookahead: int) -> tuple[list[Suggestion], dict]:
+                n: int, width: int, max_chars: int, lookahead: int,
+                min_chars: int = 1) -> tuple[list[Suggestion], dict]:
     """Return up to `n` ranked suggestions and the tree of nodes the search visited.
+
+    Suggestions shorter than `min_chars` are never offered (accepting one costs at
+    least the keystrokes it saves); they do not take a place in the top `n`.
 
     `nodes` maps suggestion text -> (log-probs over the vocabulary, stepper state);
     it must hold the root ``""``. Missing nodes are computed, at most `lookahead`
@@ -166,7 +170,7 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
     finished: dict[str, float] = {}
 
     def finish(text: str, score: float) -> None:
-        if score > finished.get(text, -math.inf):
+        if len(text) >= min_chars and score > finished.get(text, -math.inf):
             finished[text] = score
 
     def threshold() -> float:

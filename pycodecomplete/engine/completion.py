@@ -54,6 +54,9 @@ class EngineSettings:
     beam_width: int = 5  # beams kept per step (raised to n when a request asks for more)
     lookahead: int = 0  # most characters a suggestion may explore; 0 = auto from the model's size
     max_chars: int = 40  # default suggestion length limit when a request gives none
+    # Shortest suggestion offered: a 1-character suggestion never saves a keystroke.
+    # Chosen from keystroke savings on held-out code (trained-models/README.md).
+    min_chars: int = 3
     cache_documents: int = 256  # documents whose state is kept (LRU)
     cache_bytes: int = 64 * 2**20  # memory for kept states, all documents together (LRU)
     checkpoint_every: int = 32  # keep the state every this many characters (cheap edits/backspaces)
@@ -65,7 +68,7 @@ class EngineSettings:
             raise PyccError(f"engine: context must be one of {', '.join(CONTEXTS)}, not {self.context!r}")
         if self.window < 100:
             raise PyccError(f"engine: window must be at least 100 characters, not {self.window}")
-        for name in ("beam_width", "max_chars", "cache_documents", "cache_bytes", "checkpoint_every"):
+        for name in ("beam_width", "max_chars", "min_chars", "cache_documents", "cache_bytes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise PyccError(f"engine: {name} must be at least 1, not {getattr(self, name)}")
         if self.document_chars < 0:
@@ -152,7 +155,8 @@ class CompletionEngine:
             nodes = self._prepare(entry, context)
             suggestions, visited = beam_search(
                 self.stepper, nodes, boundary_rule(text), CHARS, n=n, width=self.settings.beam_width,
-                max_chars=max_chars, lookahead=self.lookahead)
+                max_chars=max_chars, lookahead=self.lookahead,
+                min_chars=min(self.settings.min_chars, max_chars))
             if len(visited) > self.settings.tree_nodes:
                 keep = sorted(visited, key=lambda k: (len(k), k))[:self.settings.tree_nodes]
                 visited = {k: visited[k] for k in keep}
