@@ -119,15 +119,16 @@ class GPTStepper:
             self.blocks.append(dict(
                 ln1_g=get(f"{p}self_attention_layer_norm/gamma", (d,)),
                 ln1_b=get(f"{p}self_attention_layer_norm/beta", (d,)),
-                qkv=_frozen(np.ascontiguousarray(np.concatenate(qkv, axis=1))),  # (d, 3d)
+                # Kernels are stored transposed, (out, in), for `_linear`.
+                qkv=_transposed(np.concatenate(qkv, axis=1)),  # (3d, d)
                 qkv_b=_frozen(np.concatenate(qkv_b)),
-                out=get(f"{p}self_attention/attention_output/kernel", (h, k, d)).reshape(h * k, d),
+                out=_transposed(get(f"{p}self_attention/attention_output/kernel", (h, k, d)).reshape(h * k, d)),
                 out_b=get(f"{p}self_attention/attention_output/bias", (d,)),
                 ln2_g=get(f"{p}feedforward_layer_norm/gamma", (d,)),
                 ln2_b=get(f"{p}feedforward_layer_norm/beta", (d,)),
-                ff1=get(f"{p}feedforward_intermediate_dense/kernel", (d, 4 * d)),
+                ff1=_transposed(get(f"{p}feedforward_intermediate_dense/kernel", (d, 4 * d))),
                 ff1_b=get(f"{p}feedforward_intermediate_dense/bias", (4 * d,)),
-                ff2=get(f"{p}feedforward_output_dense/kernel", (4 * d, d)),
+                ff2=_transposed(get(f"{p}feedforward_output_dense/kernel", (4 * d, d))),
                 ff2_b=get(f"{p}feedforward_output_dense/bias", (d,)),
             ))
         self.lnf_g = get("layer_norm/gamma", (d,))
@@ -222,7 +223,7 @@ class GPTStepper:
     # ------------------------------------------------------------------ internals
 
     def _logits(self, hidden: np.ndarray) -> np.ndarray:
-        return hidden @ self.wte.T
+        return _linear(hidden, self.wte)
 
     def _forward(self, state: GPTState, ids: np.ndarray, into_prefix: bool):
         """ids (B, T) after `state` -> final hidden (B, T, d) and the grown cache.
@@ -240,7 +241,7 @@ class GPTStepper:
         causal = np.triu(np.full((steps, steps), -np.inf, np.float32), 1)
         for layer, block in enumerate(self.blocks):
             a = _layer_norm(x, block["ln1_g"], block["ln1_b"])
-            qkv = a @ block["qkv"] + block["qkv_b"]  # (B, T, 3d)
+            qkv = _linear(a, block["qkv"], block["qkv_b"])  # (B, T, 3d)
             q, kk, vv = (qkv[..., i * d:(i + 1) * d].reshape(batch, steps, h, k).transpose(0, 2, 1, 3)
                          for i in range(3))  # (B, H, T, k)
             q = q * scale
@@ -268,11 +269,45 @@ class GPTStepper:
                 tp = pk.shape[2]
                 out = weights[..., :tp] @ pv + weights[..., tp:] @ sv
             out = out.transpose(0, 2, 1, 3).reshape(batch, steps, d)
-            x = x + (out @ block["out"] + block["out_b"])
+            x = x + _linear(out, block["out"], block["out_b"])
             f = _layer_norm(x, block["ln2_g"], block["ln2_b"])
-            x = x + (_gelu(f @ block["ff1"] + block["ff1_b"]) @ block["ff2"] + block["ff2_b"])
+            x = x + _linear(_gelu(_linear(f, block["ff1"], block["ff1_b"])), block["ff2"], block["ff2_b"])
         x = _layer_norm(x, self.lnf_g, self.lnf_b)
         return x, np.stack(grown_k), np.stack(grown_v)
+
+
+# Products with m * n * k at most this take OpenBLAS's small-matrix kernel, which skips
+# packing the weight matrix: for the few rows of a beam step that is 2-6x faster.
+_SMALL_PRODUCT = 1_000_000
+
+
+def _transposed(kernel: np.ndarray) -> np.ndarray:
+    return _frozen(np.ascontiguousarray(np.asarray(kernel, np.float32).T))
+
+
+def _linear(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """x (..., in) @ weight_t.T + bias, for a weight stored transposed as (out, in)."""
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1])
+    rows, depth = flat.shape
+    out_dim = weight_t.shape[0]
+    if rows == 1:
+        y = (weight_t @ flat[0])[None]
+    elif rows <= 16:
+        block = (_SMALL_PRODUCT // (rows * depth)) // 16 * 16
+        flat_t = np.ascontiguousarray(flat.T)
+        if block < 16 or block >= out_dim:
+            y = (weight_t @ flat_t).T
+        else:
+            y_t = np.empty((out_dim, rows), np.float32)
+            for start in range(0, out_dim, block):
+                np.matmul(weight_t[start:start + block], flat_t, out=y_t[start:start + block])
+            y = y_t.T
+    else:
+        y = flat @ weight_t.T
+    if bias is not None:
+        y = y + bias
+    return y.reshape(shape[:-1] + (out_dim,))
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -545,9 +580,11 @@ class GPTCompletionEngine:
     def _search(self, logits: np.ndarray, state: GPTState, healed: bytes, rule, *, n: int, width: int,
                 max_chars: int, steps: int) -> list[Suggestion]:
         finished: dict[str, float] = {}
+        # As the LSTM engine: a suggestion too short to save a keystroke is never offered.
+        min_chars = max(1, min(getattr(self.settings, "min_chars", 1), max_chars))
 
         def finish(text: str, score: float) -> None:
-            if text and score > -math.inf:
+            if len(text) >= min_chars and score > -math.inf:
                 finished[text] = float(np.logaddexp(finished.get(text, -math.inf), score))
 
         def threshold() -> float:
@@ -629,7 +666,9 @@ class GPTCompletionEngine:
             return None  # not UTF-8: nothing to show
         for i in range(len(beam.text), len(text)):
             c = text[i]
-            if c in rule.ends_before:
+            # Byte-level tokens can spell any character: in a word, a non-ASCII one must be
+            # an identifier character (the char-LSTM's ASCII rule covers the rest).
+            if c in rule.ends_before or (rule.kind == "word" and c > "\x7f" and not ("a" + c).isidentifier()):
                 finish(text[:i], score)
                 return None
             if c in NEVER:
