@@ -248,7 +248,7 @@ def cmd_complete(args) -> int:
     if not suggestions:
         print("(no suggestions)", file=sys.stderr)
     for s in suggestions:
-        print(f"{s.score:8.4f}  {json.dumps(s.text, ensure_ascii=False)}")
+        print(f"{s.score:10.4g}  {json.dumps(s.text, ensure_ascii=False)}")
     return 0
 
 

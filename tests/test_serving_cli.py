@@ -124,6 +124,9 @@ def test_serve_runs_gunicorn_without_tensorflow(random_model_dir):
         import psutil
 
         master = psutil.Process(process.pid)
+        deadline = time.monotonic() + 30
+        while len(master.children()) < 2 and time.monotonic() < deadline:  # the second may still be booting
+            time.sleep(0.1)
         workers = master.children()
         assert len(workers) == 2
         for proc in [master, *workers]:
