@@ -6,7 +6,7 @@ takes the architecture from there, never from the command line.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from pycodecomplete.errors import PyccError
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pycodecomplete.errors import PyccError
-from pycodecomplete.vocab import BOUNDARY, CharVocabulary, normalize_newlines
+from pycodecomplete.vocab import CharVocabulary, normalize_newlines
 
 log = logging.getLogger(__name__)
 
