@@ -11,8 +11,9 @@ Where a suggestion stops depends on what the cursor is in (`boundary_rule`):
 * **line**: anywhere else. The suggestion runs to the end of the line (the newline
   itself is not part of it).
 
-In every mode a suggestion has at least one character and never more than
-`max_chars` (a beam reaching `max_chars` is cut there). The search makes at most
+In every mode a suggestion has at least `min_chars` characters (the engine's
+setting, 3 by default) and never more than `max_chars` (a beam reaching
+`max_chars` is cut there). The search makes at most
 `lookahead` batched model steps, so suggestions explore at most that many
 characters past the first; a line or string suggestion still open then is cut back
 to its last space or word end, and a word still open is dropped.
