@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from pycodecomplete.engine import CompletionEngine, EngineSettings, LSTMStepper, boundary_rule
+from pycodecomplete.engine import CompletionEngine, EngineSettings, boundary_rule
 from pycodecomplete.engine.beam import open_string_quote
 from pycodecomplete.errors import PyccError
 from pycodecomplete.vocab import CHARS, CharVocabulary

@@ -18,10 +18,7 @@ Which one predicts better is for the quality evaluation to measure; both are exa
 from __future__ import annotations
 
 import logging
-import math
-import threading
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
