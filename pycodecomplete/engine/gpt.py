@@ -31,6 +31,7 @@ the LSTM engine's (`Suggestion`).
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
@@ -339,7 +340,7 @@ class _Beam:
     text: str  # the complete characters of `out`, none of which ended the suggestion
     pending: bytes  # healed bytes still to re-emit before anything counts
     last: int  # last token id (-1 at the root)
-    row: int  # row of this beam's state in the batched state
+    key: tuple  # the token ids generated so far: the beam's node in the search tree
     marks: tuple  # (text length, score) after each token, for cutting back
 
 
@@ -375,6 +376,10 @@ class GPTCompletionEngine:
         self._special = np.array([not b for b in self.token_bytes])
         self._max_token_bytes = max(1, max(len(b) for b in self.token_bytes))
         self._heal_masks: dict[bytes, np.ndarray] = {}
+        order = sorted((b, i) for i, b in enumerate(self.token_bytes) if b)
+        self._sorted_bytes = [b for b, _ in order]
+        self._sorted_ids = np.array([i for _, i in order], dtype=np.intp)
+        self._id_of_bytes = {b: i for b, i in order}
         self._heal_lock = threading.Lock()
         self._initial = stepper.initial_state()
 
@@ -413,12 +418,16 @@ class GPTCompletionEngine:
         steps = self.lookahead_tokens(max_chars)
         entry = self.cache.entry(document) if document is not None else DocumentEntry(None)
         with entry.lock:
-            ids, healed = self._prompt(text, entry, room=steps + 1)
-            logits, state = self._prefill(entry, ids)
+            ids, healed = self._prompt(text, room=steps + 1)
+            nodes = self._root(entry, ids)
+            suggestions, visited = self._search(nodes, healed, boundary_rule(text), n=n,
+                                                width=max(self.settings.beam_width, n), max_chars=max_chars,
+                                                steps=steps)
             if document is not None:
-                self.cache.resize(entry, self.stepper.nbytes(entry.checkpoints["state"]) + len(entry.context))
-        return self._search(logits, state, healed, boundary_rule(text), n=n,
-                            width=max(self.settings.beam_width, n), max_chars=max_chars, steps=steps)
+                keep = sorted(visited, key=lambda k: (len(k), k))[:getattr(self.settings, "tree_nodes", 64)]
+                entry.nodes = {k: visited[k] for k in keep}
+                self.cache.resize(entry, self._entry_bytes(entry))
+        return suggestions
 
     def next_token_logprobs(self, text: str, document: str | None = None) -> tuple[np.ndarray, np.ndarray, bytes]:
         """(context ids, log-probs of the token after them, healed bytes) for a cursor after `text`.
@@ -428,7 +437,7 @@ class GPTCompletionEngine:
         """
         entry = self.cache.entry(document) if document is not None else DocumentEntry(None)
         with entry.lock:
-            ids, healed = self._prompt(normalize_newlines(text), entry, room=1)
+            ids, healed = self._prompt(normalize_newlines(text), room=1)
             logits, _ = self._prefill(entry, ids)
             if document is not None:
                 self.cache.resize(entry, self.stepper.nbytes(entry.checkpoints["state"]) + len(entry.context))
@@ -445,7 +454,7 @@ class GPTCompletionEngine:
         """
         options = GenerationOptions(chars=chars, max_length=max_length, temperature=temperature, top_k=top_k,
                                     top_p=top_p, seed=seed, beams=beams, no_repeat_ngram=no_repeat_ngram)
-        ids, healed = self._prompt(normalize_newlines(prompt), DocumentEntry(None), room=1)
+        ids, healed = self._prompt(normalize_newlines(prompt), room=1)
         logits, state = self._prefill(DocumentEntry(None), ids)
         yield from continue_text(
             self.stepper, state, logits, token_bytes=self.token_bytes, stop_id=SEPARATOR_ID,
@@ -456,7 +465,7 @@ class GPTCompletionEngine:
                            no_repeat_ngram: int) -> tuple[list[int], list[int], bytes]:
         """(prompt ids, best continuation ids, healed bytes) of a beam-search generation."""
         options = GenerationOptions(max_length=max_length, beams=beams, no_repeat_ngram=no_repeat_ngram)
-        ids, healed = self._prompt(normalize_newlines(prompt), DocumentEntry(None), room=1)
+        ids, healed = self._prompt(normalize_newlines(prompt), room=1)
         logits, state = self._prefill(DocumentEntry(None), ids)
         history = [int(i) for i in ids]
         best = beam_search(self.stepper, state, logits, token_bytes=self.token_bytes, stop_id=SEPARATOR_ID,
@@ -476,7 +485,7 @@ class GPTCompletionEngine:
 
     # ------------------------------------------------------------------ context
 
-    def _prompt(self, text: str, entry: DocumentEntry, room: int) -> tuple[np.ndarray, bytes]:
+    def _prompt(self, text: str, room: int) -> tuple[np.ndarray, bytes]:
         """Context ids for a cursor after `text` (last token taken back) and the healed bytes."""
         if self.settings.context == "window":
             text = text[-self.settings.window:]
@@ -484,56 +493,82 @@ class GPTCompletionEngine:
         if budget < 2:
             raise PyccError(f"engine: the model's context ({self.stepper.max_positions} tokens) leaves no "
                             f"room for {room} tokens of search")
-        cut = getattr(entry, "gpt_cut", 0) if self.settings.context == "document" else 0
-        if cut and (cut > len(text) or text[cut - 1] != "\n"):
-            cut = 0
-        # No token holds more than `_max_token_bytes` characters: text before the horizon cannot fit.
-        horizon = budget * self._max_token_bytes
-        if cut == 0 and len(text) > horizon:
-            ids = None
-        else:
-            ids = self.tokenizer.encode(text[cut:])
-        if ids is None:
-            cut = self._line_cut(text, budget * 3 // 4, budget, start=len(text) - horizon)
-            context = self.tokenizer.encode(text[cut:])
-        elif cut == 0 and len(ids) + 1 <= budget:
-            context = np.concatenate([np.array([SEPARATOR_ID], np.int32), ids])
-        elif cut and len(ids) <= budget:
-            context = ids
-        else:
-            # Too long: start at a line start with a quarter of the budget to spare, so that
-            # the next keystrokes of the same document keep this cut and reuse the cache.
-            cut = self._line_cut(text, budget * 3 // 4, budget)
-            context = self.tokenizer.encode(text[cut:])
-        entry.gpt_cut = cut
+        context = None
+        # No token holds more than `_max_token_bytes` characters: longer texts cannot fit whole.
+        if len(text) <= budget * self._max_token_bytes:
+            ids = self.tokenizer.encode(text)
+            if len(ids) + 1 <= budget:
+                context = np.concatenate([np.array([SEPARATOR_ID], np.int32), ids])
+        if context is None:
+            context = self.tokenizer.encode(text[self._cut(text, budget):])
         if len(context) == 0:
             return context, b""
         healed = self.token_bytes[int(context[-1])] if context[-1] != SEPARATOR_ID else b""
         return (context[:-1], healed) if healed else (context, b"")
 
-    def _line_cut(self, text: str, target: int, budget: int, start: int = 0) -> int:
-        """Where to start reading `text` so that at most `target` tokens (at most `budget`) remain.
+    def _cut(self, text: str, budget: int) -> int:
+        """Where to start reading a `text` too long for `budget` tokens: a line start on a grid.
 
-        Only `text[start:]` is looked at (for long documents); offsets are into `text`.
+        The candidates are, for k = 1, 2, ..., the first line start at or after
+        k * `budget` characters; the cut is the first one from which the rest fits.
+        It is a function of the text alone (the same with or without a cache), and
+        as a document grows it moves only every `budget` characters or so, so
+        consecutive keystrokes share their context and its KV cache. When the last
+        line alone is too long, the cut falls inside it, as late as needed.
         """
-        if start > 0:
-            start = text.find("\n", start) + 1 or start  # a line start, when there is one
-        ids, offsets = self.tokenizer.encode_with_offsets(text[start:])
-        start += offsets[max(0, len(ids) - target)][0] if len(ids) else 0
-        line = text.rfind("\n", 0, start) + 1  # at or before the token: the line it is in
-        if line == 0 or self.tokenizer.count(text[line:]) > budget:
-            line = text.find("\n", start) + 1  # the next line start
-        if line <= 0 or line >= len(text) or self.tokenizer.count(text[line:]) > budget:
-            # One line longer than the context: cut inside it, as late as needed (binary search).
-            low, high = start, len(text) - 1
-            while low < high:
-                mid = (low + high) // 2
-                if self.tokenizer.count(text[mid:]) > budget:
-                    low = mid + 1
-                else:
-                    high = mid
-            line = low
-        return line
+        step = max(16, budget)
+        fits = lambda cut: self.tokenizer.count(text[cut:]) <= budget  # noqa: E731
+
+        def point(k: int) -> int | None:
+            newline = text.find("\n", k * step - 1)
+            return newline + 1 if 0 <= newline < len(text) - 1 else None
+
+        low = max(1, (len(text) - budget * self._max_token_bytes) // step)
+        high = len(text) // step + 1
+        while low < high:  # the first k whose line start exists and fits (both monotone in k)
+            mid = (low + high) // 2
+            cut = point(mid)
+            if cut is None or fits(cut):
+                high = mid
+            else:
+                low = mid + 1
+        cut = point(low)
+        if cut is not None and fits(cut):
+            return cut
+        low, high = text.rfind("\n", 0, len(text) - 1) + 1, len(text) - 1  # inside the last line
+        while low < high:
+            mid = (low + high) // 2
+            if fits(mid):
+                high = mid
+            else:
+                low = mid + 1
+        return low
+
+    def _root(self, entry: DocumentEntry, ids: np.ndarray) -> dict:
+        """The search tree rooted after `ids`: {generated ids: (log-probs, batch-1 state)}.
+
+        The tree of the document's last completion is reused when the new context
+        extends the old one by a path of that tree: typing inside a token, or
+        typing what was suggested, then needs no model step. Its nodes are exact
+        states, so results never depend on what was cached.
+        """
+        old = np.frombuffer(entry.context, dtype=np.int32) if entry.context else None
+        if old is not None and entry.nodes and len(ids) >= len(old) and np.array_equal(ids[:len(old)], old):
+            extra = tuple(int(i) for i in ids[len(old):])
+            if extra in entry.nodes:
+                depth = len(extra)
+                tree = {k[depth:]: v for k, v in entry.nodes.items() if k[:depth] == extra}
+                entry.context = ids.astype(np.int32).tobytes()
+                entry.checkpoints = {"state": tree[()][1]}
+                return tree
+        logits, state = self._prefill(entry, ids)
+        return {(): (log_softmax(logits).astype(np.float32), state)}
+
+    def _entry_bytes(self, entry: DocumentEntry) -> int:
+        states = [entry.checkpoints.get("state")] + [state for _, state in entry.nodes.values()]
+        prefixes = {id(s.prefix_k): s.prefix_k.nbytes * 2 for s in states if s is not None}
+        suffixes = sum(s.suffix_k.nbytes * 2 for s in states if s is not None)
+        return sum(prefixes.values()) + suffixes + 4 * self.stepper.vocab_size * len(entry.nodes) + len(entry.context)
 
     def _prefill(self, entry: DocumentEntry, ids: np.ndarray):
         """Logits after `ids` and the state, reusing the entry's cache for a common prefix."""
@@ -551,6 +586,7 @@ class GPTCompletionEngine:
         logits, state, _ = self.stepper.advance(state, ids[common:])
         entry.context = ids.astype(np.int32).tobytes()
         entry.checkpoints = {"state": state}
+        entry.nodes = {}  # a search tree hangs off the context it was computed for
         return logits, state
 
     def _slide(self, history: list[int]):
@@ -570,15 +606,27 @@ class GPTCompletionEngine:
         with self._heal_lock:
             mask = self._heal_masks.get(pending)
             if mask is None:
-                mask = np.array([bool(b) and (b.startswith(pending) or pending.startswith(b))
-                                 for b in self.token_bytes])
+                mask = np.zeros(len(self.token_bytes), dtype=bool)
+                # Tokens starting with `pending` are one run of the byte-sorted vocabulary...
+                low = bisect.bisect_left(self._sorted_bytes, pending)
+                high = low
+                while high < len(self._sorted_bytes) and self._sorted_bytes[high].startswith(pending):
+                    high += 1
+                mask[self._sorted_ids[low:high]] = True
+                # ...and the tokens it starts with are among its prefixes.
+                for end in range(1, len(pending)):
+                    tok = self._id_of_bytes.get(pending[:end])
+                    if tok is not None:
+                        mask[tok] = True
                 if len(self._heal_masks) > 4096:
                     self._heal_masks.clear()
                 self._heal_masks[pending] = mask
             return mask
 
-    def _search(self, logits: np.ndarray, state: GPTState, healed: bytes, rule, *, n: int, width: int,
-                max_chars: int, steps: int) -> list[Suggestion]:
+    def _search(self, nodes: dict, healed: bytes, rule, *, n: int, width: int, max_chars: int,
+                steps: int) -> tuple[list[Suggestion], dict]:
+        """Ranked suggestions, and the tree of nodes visited (`nodes` plus those computed)."""
+        visited = {(): nodes[()]}
         finished: dict[str, float] = {}
         # As the LSTM engine: a suggestion too short to save a keystroke is never offered.
         min_chars = max(1, min(getattr(self.settings, "min_chars", 1), max_chars))
@@ -594,12 +642,11 @@ class GPTCompletionEngine:
 
         starts_before = np.array([c != "" and c in rule.ends_before for c in self._first_char])
         starts_after = np.array([c != "" and c in rule.ends_after for c in self._first_char])
-        live = [_Beam(0.0, b"", "", healed, -1, 0, ((0, 0.0),))]
-        logps = log_softmax(logits)[None]
+        live = [_Beam(0.0, b"", "", healed, -1, (), ((0, 0.0),))]
         for depth in range(steps + 1):
             candidates = []
             for beam in live:
-                logp = logps[beam.row] + beam.score
+                logp = visited[beam.key][0] + beam.score
                 if beam.pending:
                     allowed = self._heal_mask(beam.pending)
                 else:
@@ -628,29 +675,27 @@ class GPTCompletionEngine:
             if not next_live:
                 live = []
                 break
-            rows = [b.row for b in next_live]
-            batch_state = self.stepper.select(state, rows)
-            step_logits, state = self.stepper.step(batch_state, np.array([b.last for b in next_live]))
-            logps = log_softmax(step_logits)
-            for row, beam in enumerate(next_live):
-                beam.row = row
             bar = threshold()
             live = [b for b in next_live if b.score > bar]
             if not live:
                 break
-            if len(live) < len(next_live):
-                keep = [b.row for b in live]
-                state = self.stepper.select(state, keep)
-                logps = logps[keep]
-                for row, beam in enumerate(live):
-                    beam.row = row
+            for beam in live:
+                if beam.key not in visited and beam.key in nodes:
+                    visited[beam.key] = nodes[beam.key]
+            todo = [b for b in live if b.key not in visited]
+            if todo:  # one batched step for the nodes no earlier search computed
+                state = self.stepper.stack([visited[b.key[:-1]][1] for b in todo])
+                step_logits, state = self.stepper.step(state, np.array([b.last for b in todo]))
+                logps = log_softmax(step_logits).astype(np.float32)
+                for row, beam in enumerate(todo):
+                    visited[beam.key] = (logps[row], self.stepper.select(state, [row]))
         if rule.kind != "word":
             for beam in live:  # still open after the lookahead: cut back to a space or word end
                 cut = _cut_back(beam.text)
                 if cut:
                     finish(beam.text[:cut], next(s for length, s in beam.marks if length >= cut))
         ranked = sorted(finished.items(), key=lambda item: (-item[1], item[0]))[:n]
-        return [Suggestion(text, math.exp(score)) for text, score in ranked]
+        return [Suggestion(text, math.exp(score)) for text, score in ranked], visited
 
     def _extend(self, beam: _Beam, tok: int, score: float, rule, max_chars: int, finish) -> _Beam | None:
         """`beam` + token `tok`: a live beam, or None when it finished (via `finish`) or died."""
@@ -679,7 +724,7 @@ class GPTCompletionEngine:
             if i + 1 >= max_chars:
                 finish(text[:i + 1], score)
                 return None
-        return _Beam(score, out, text, pending, tok, beam.row, beam.marks + ((len(text), score),))
+        return _Beam(score, out, text, pending, tok, beam.key + (tok,), beam.marks + ((len(text), score),))
 
     # ------------------------------------------------------------------ generation
 
