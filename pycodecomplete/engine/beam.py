@@ -136,15 +136,6 @@ class _Beam:
         return count % 2 == 1
 
 
-def _logsumexp(values: np.ndarray) -> float:
-    if values.size == 0:
-        return -math.inf
-    top = float(values.max())
-    if top == -math.inf:
-        return top
-    return top + math.log(float(np.exp(values - top).sum()))
-
-
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float64)
     top = logits.max(axis=-1, keepdims=True)
