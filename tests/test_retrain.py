@@ -87,6 +87,11 @@ def _source(i: int, j: int) -> str:
 @pytest.mark.slow
 def test_retrain_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    # A checkout without a shipped model, so the first run has no current model to beat
+    # (the comparison with a current model is the third run's).
+    import pycodecomplete.paths as paths
+    monkeypatch.setattr(paths, "shipped_model_dir", lambda: tmp_path / "no-shipped-model")
+    assert resolve_default_model(tmp_path / "data") == tmp_path / "no-shipped-model"
     repos = spread_repos(8, dt.datetime(2020, 1, 1), dt.datetime(2020, 12, 31))
     for i, repo in enumerate(repos):
         files = {f"pkg{i}/__init__.py": "", **{f"pkg{i}/mod{j}.py": _source(i, j) for j in range(6)}}
