@@ -134,6 +134,12 @@ class BPETokenizer:
         encoding = self._tok.encode(text, add_special_tokens=False)
         return np.asarray(encoding.ids, dtype=np.int32), list(encoding.offsets)
 
+    def last_word_start(self, text: str, window: int = 256) -> int:
+        """Where the last pre-tokenizer chunk of `text` starts (BPE never merges across chunks)."""
+        tail = text[-window:]
+        pieces = self._tok.pre_tokenizer.pre_tokenize_str(tail)
+        return len(text) - len(tail) + pieces[-1][1][0] if pieces else len(text)
+
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 

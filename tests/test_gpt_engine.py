@@ -57,6 +57,38 @@ def test_next_token_probabilities_match_keras(keras_gpt, engine, tokenizer, text
         assert context.decode("utf-8") == text.replace("\r\n", "\n")  # nothing lost but the healed token
 
 
+def test_healing_takes_back_the_last_word(engine, tokenizer):
+    for text in ("except Imp", "x = os.pa", "def f():\n    ", "name = 'caf\u00e9", "a_long_identifier_name"):
+        ids, _, healed = engine.next_token_logprobs(text)
+        word = text[tokenizer.last_word_start(text):].encode()
+        assert word.endswith(healed) and (healed == word or len(tokenizer.encode(text)) - len(ids) + 1 == 4)
+        assert b"".join(engine.token_bytes[i] for i in ids[1:]) + healed == text.encode()
+
+
+def test_scores_are_probabilities_given_the_text(engine):
+    """With healing, the search scores P(healed + suggestion); the API divides by P(healed)."""
+    text = "import os\nx = os.pa"
+    ids, _, healed = engine.next_token_logprobs(text)
+    stepper = engine.stepper
+
+    def mass(state, logp, rest):  # brute force over every tokenization of `rest`
+        total = sum(np.exp(logp[t]) for t, b in enumerate(engine.token_bytes) if b and b.startswith(rest))
+        for t, b in enumerate(engine.token_bytes):
+            if b and len(b) < len(rest) and rest.startswith(b):
+                logits, child, _ = stepper.advance(state, [t])
+                total += np.exp(logp[t]) * mass(child, np.log(np.exp(logits - logits.max()) /
+                                                             np.exp(logits - logits.max()).sum()), rest[len(b):])
+        return total
+
+    logits, state, _ = stepper.advance(stepper.initial_state(), ids)
+    logp = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+    expected = mass(state, logp, healed)
+    root = {(): (logp.astype(np.float32), state)}
+    assert np.isclose(np.exp(engine._healed_logmass(dict(root), root, healed)), expected, rtol=1e-4)
+    suggestions = engine.complete(text, n=5)
+    assert sum(s.score for s in suggestions) <= 1.0 + 1e-6
+
+
 def test_healing_masks_match_their_definition(engine):
     for pending in (b" nu", b"\n   ", b"re", b"x", b"\xc3", b"zzzq", b" return"):
         brute = [bool(b) and (b.startswith(pending) or pending.startswith(b)) for b in engine.token_bytes]

@@ -49,6 +49,7 @@ from pycodecomplete.vocab import normalize_newlines
 
 log = logging.getLogger(__name__)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+MAX_HEALED_TOKENS = 4
 
 
 # ------------------------------------------------------------------ stepper --
@@ -493,18 +494,20 @@ class GPTCompletionEngine:
         if budget < 2:
             raise PyccError(f"engine: the model's context ({self.stepper.max_positions} tokens) leaves no "
                             f"room for {room} tokens of search")
-        context = None
+        start, head = 0, [SEPARATOR_ID]
         # No token holds more than `_max_token_bytes` characters: longer texts cannot fit whole.
-        if len(text) <= budget * self._max_token_bytes:
-            ids = self.tokenizer.encode(text)
-            if len(ids) + 1 <= budget:
-                context = np.concatenate([np.array([SEPARATOR_ID], np.int32), ids])
-        if context is None:
-            context = self.tokenizer.encode(text[self._cut(text, budget):])
-        if len(context) == 0:
-            return context, b""
-        healed = self.token_bytes[int(context[-1])] if context[-1] != SEPARATOR_ID else b""
-        return (context[:-1], healed) if healed else (context, b"")
+        ids = self.tokenizer.encode(text) if len(text) <= budget * self._max_token_bytes else None
+        if ids is None or len(ids) + 1 > budget:
+            start, head = self._cut(text, budget), []
+        ids, offsets = self.tokenizer.encode_with_offsets(text[start:])
+        # Token healing: take back the tokens of the last pre-tokenizer chunk (at most 4), which
+        # more typing could merge differently ("except Imp" is ` I`+`mp`; ` ImportError` is one).
+        word = self.tokenizer.last_word_start(text[start:]) if len(ids) else 0
+        keep = len(ids)
+        while keep > 0 and len(ids) - keep < MAX_HEALED_TOKENS and (keep == len(ids) or offsets[keep - 1][0] >= word):
+            keep -= 1
+        healed = b"".join(self.token_bytes[int(i)] for i in ids[keep:])
+        return np.concatenate([np.array(head, np.int32), ids[:keep]]).astype(np.int32), healed
 
     def _cut(self, text: str, budget: int) -> int:
         """Where to start reading a `text` too long for `budget` tokens: a line start on a grid.
@@ -607,12 +610,7 @@ class GPTCompletionEngine:
             mask = self._heal_masks.get(pending)
             if mask is None:
                 mask = np.zeros(len(self.token_bytes), dtype=bool)
-                # Tokens starting with `pending` are one run of the byte-sorted vocabulary...
-                low = bisect.bisect_left(self._sorted_bytes, pending)
-                high = low
-                while high < len(self._sorted_bytes) and self._sorted_bytes[high].startswith(pending):
-                    high += 1
-                mask[self._sorted_ids[low:high]] = True
+                mask[self._starting_with(pending)] = True
                 # ...and the tokens it starts with are among its prefixes.
                 for end in range(1, len(pending)):
                     tok = self._id_of_bytes.get(pending[:end])
@@ -695,7 +693,50 @@ class GPTCompletionEngine:
                 if cut:
                     finish(beam.text[:cut], next(s for length, s in beam.marks if length >= cut))
         ranked = sorted(finished.items(), key=lambda item: (-item[1], item[0]))[:n]
-        return [Suggestion(text, math.exp(score)) for text, score in ranked], visited
+        # Scores so far are P(healed bytes + suggestion); the API's score is P(suggestion | text).
+        logz = self._healed_logmass(visited, nodes, healed) if healed and ranked else 0.0
+        return [Suggestion(text, min(1.0, math.exp(score - logz))) for text, score in ranked], visited
+
+    def _healed_logmass(self, visited: dict, nodes: dict, pending: bytes) -> float:
+        """log P(the next bytes are `pending`), summed over every tokenization of them.
+
+        Token by token: the tokens that start with what is left of `pending` end the
+        sum; those that are a proper prefix of it continue it, one batched model step
+        per level (nodes the search already computed are reused). Paths below
+        e^-20 of the total are dropped.
+        """
+        total = -math.inf
+        frontier = [((), pending, 0.0)]
+        while frontier:
+            todo = [key for key, _, _ in frontier if key not in visited]
+            for key in todo:
+                if key in nodes:
+                    visited[key] = nodes[key]
+            todo = [key for key in todo if key not in visited]
+            if todo:
+                state = self.stepper.stack([visited[key[:-1]][1] for key in todo])
+                step_logits, state = self.stepper.step(state, np.array([key[-1] for key in todo]))
+                logps = log_softmax(step_logits).astype(np.float32)
+                for row, key in enumerate(todo):
+                    visited[key] = (logps[row], self.stepper.select(state, [row]))
+            grown = []
+            for key, rest, acc in frontier:
+                logp = visited[key][0]
+                total = float(np.logaddexp(total, acc + _logsumexp(logp[self._starting_with(rest)])))
+                for end in range(1, len(rest)):
+                    tok = self._id_of_bytes.get(rest[:end])
+                    if tok is not None:
+                        grown.append((key + (tok,), rest[end:], acc + float(logp[tok])))
+            frontier = [f for f in grown if f[2] > total - 20.0]
+        return total
+
+    def _starting_with(self, prefix: bytes) -> np.ndarray:
+        """Ids of the tokens whose bytes start with `prefix` (a run of the byte-sorted vocabulary)."""
+        low = bisect.bisect_left(self._sorted_bytes, prefix)
+        high = low
+        while high < len(self._sorted_bytes) and self._sorted_bytes[high].startswith(prefix):
+            high += 1
+        return self._sorted_ids[low:high]
 
     def _extend(self, beam: _Beam, tok: int, score: float, rule, max_chars: int, finish) -> _Beam | None:
         """`beam` + token `tok`: a live beam, or None when it finished (via `finish`) or died."""
