@@ -149,3 +149,22 @@ def test_kill_minus_nine_then_resume(corpus, tmp_path):
     assert load_state(out)["step"] == saved + 10
     assert json.loads((out / "model.json").read_text())["vocabulary"]["sha256"] == \
         BPETokenizer.from_file(out / "tokenizer.json").sha256()
+
+
+def test_mirrored_strategy_on_two_logical_cpus(corpus, tmp_path):
+    """The multi-replica path for keras-hub's GPT-2, without GPUs."""
+    script = f"""
+import json, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pycodecomplete.ml.train import train
+from pycodecomplete.config import preset
+s = train({str(tmp_path / 'm')!r}, [{str(corpus)!r}], preset("gpt2-tiny").with_overrides({TINY!r}),
+          max_steps=10, devices=["/cpu:0", "/cpu:1"], verbose=0)
+print(json.dumps({{k: s[k] for k in ("replicas", "global_batch", "strategy", "steps")}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"replicas": 2, "global_batch": 16, "strategy": "MirroredStrategy", "steps": 10}
+    assert (tmp_path / "m" / "weights.npz").exists()
