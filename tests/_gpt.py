@@ -31,8 +31,6 @@ def tiny_gpt_config(tokenizer, **overrides):
 
 def write_keras_gpt_dir(path: Path, tokenizer, seed: int = 3, **overrides):
     """(keras model, config, path): random weights, larger than the init's, so that parity means something."""
-    from pycodecomplete.artifact import TOKENIZER, write_bytes_atomic, write_json_atomic, write_manifest, \
-        write_npz_atomic
     from pycodecomplete.ml.gpt import build_gpt, export_weights, import_weights
 
     config = tiny_gpt_config(tokenizer, **overrides)
@@ -47,12 +45,7 @@ def write_keras_gpt_dir(path: Path, tokenizer, seed: int = 3, **overrides):
         else:
             arrays[name] = rng.normal(0, 0.25, array.shape).astype(np.float32)
     import_weights(model, config, arrays)
-    path.mkdir(parents=True, exist_ok=True)
-    write_manifest(path, config, tokenizer.describe(), name="keras-gpt-tiny")
-    write_bytes_atomic(path / TOKENIZER, tokenizer.to_str().encode())
-    write_npz_atomic(path / "weights.npz", export_weights(model, config))
-    write_json_atomic(path / "summary.json", {"note": "random weights for tests", "steps": 0})
-    write_json_atomic(path / "metrics.json", {"val_loss": None})
+    write_gpt_dir(path, config, tokenizer, export_weights(model, config), name="keras-gpt-tiny")
     return model, config, path
 
 
@@ -90,14 +83,20 @@ def random_gpt_weights(config, seed: int = 0) -> dict[str, np.ndarray]:
 
 def write_random_gpt_dir(path: Path, tokenizer, seed: int = 0, **overrides) -> Path:
     """A complete GPT-2 model directory with random weights, made without TensorFlow."""
+
+    config = tiny_gpt_config(tokenizer, **overrides)
+    return write_gpt_dir(path, config, tokenizer, random_gpt_weights(config, seed), name="random-gpt-tiny")
+
+
+def write_gpt_dir(path: Path, config, tokenizer, weights: dict, name: str) -> Path:
+    """A complete GPT-2 model directory from weights already in the export layout."""
     from pycodecomplete.artifact import TOKENIZER, write_bytes_atomic, write_json_atomic, write_manifest, \
         write_npz_atomic
 
-    config = tiny_gpt_config(tokenizer, **overrides)
     path.mkdir(parents=True, exist_ok=True)
-    write_manifest(path, config, tokenizer.describe(), name="random-gpt-tiny")
+    write_manifest(path, config, tokenizer.describe(), name=name)
     write_bytes_atomic(path / TOKENIZER, tokenizer.to_str().encode())
-    write_npz_atomic(path / "weights.npz", random_gpt_weights(config, seed))
+    write_npz_atomic(path / "weights.npz", weights)
     write_json_atomic(path / "summary.json", {"note": "random weights for tests", "steps": 0})
     write_json_atomic(path / "metrics.json", {"val_loss": None})
     return path

@@ -16,3 +16,30 @@ def write_tiny_corpus(root: Path, modules=SMALL_MODULES) -> Path:
     for name in modules:
         (root / name).write_bytes((STDLIB / name).read_bytes())
     return root
+
+
+def kill_training_at_step(cmd: list[str], out: Path, step: int, timeout: float = 300) -> int:
+    """Run the `pycc train` command `cmd`, SIGKILL it once `out` has checkpointed `step`;
+    return the step the last checkpoint saved."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import pytest
+
+    from pycodecomplete.ml.train import load_state
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = load_state(out) if (out / "checkpoints" / "state.json").exists() else None
+        if state and state["step"] >= step:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"training never reached step {step}: " + proc.stderr.read())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return load_state(out)["step"]

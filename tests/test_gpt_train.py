@@ -4,11 +4,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +17,7 @@ from pycodecomplete.ml import gpt
 from pycodecomplete.ml.corpus import SourceFile
 from pycodecomplete.ml.train import load_state, train
 from _gpt import tiny_texts, train_tiny_tokenizer
-from _sources import write_tiny_corpus
+from _sources import kill_training_at_step, write_tiny_corpus
 
 pytestmark = pytest.mark.slow
 TINY = ["val_fraction=0.2", "steps_per_epoch=10", "gpt_vocab_size=300"]
@@ -127,19 +124,7 @@ def test_kill_minus_nine_then_resume(corpus, tmp_path):
     cmd = [sys.executable, "-m", "pycodecomplete", "train", "--arch", "gpt2", "--preset", "gpt2-tiny",
            "--out", str(out), "--corpus", str(corpus), *sum((["--set", s] for s in TINY), []),
            "--max-steps", "100000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        state = load_state(out) if (out / "checkpoints" / "state.json").exists() else None
-        if state and state["step"] >= 20:
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("training never reached step 20: " + proc.stderr.read())
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    saved = load_state(out)["step"]
+    saved = kill_training_at_step(cmd, out, 20)
     artifact.ModelArtifact.load(out).weights()  # what is there is complete
     cmd[-1] = str(saved + 10)
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -1,11 +1,8 @@
 """Train a tiny model on a tiny corpus, evaluate it, kill it with SIGKILL and resume it."""
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -13,7 +10,7 @@ from pycodecomplete import artifact
 from pycodecomplete.ml.evaluate import evaluate
 from pycodecomplete.ml.train import load_state, train
 from pycodecomplete.config import preset
-from _sources import write_tiny_corpus
+from _sources import kill_training_at_step, write_tiny_corpus
 
 pytestmark = pytest.mark.slow
 TINY = ["val_fraction=0.2", "steps_per_epoch=10"]
@@ -56,19 +53,7 @@ def test_kill_minus_nine_then_resume_continues_from_the_saved_step(tmp_path, cor
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "pycodecomplete", "train", "--out", str(out), "--corpus", str(corpus),
            "--preset", "tiny", *sum((["--set", s] for s in TINY), []), "--max-steps", "100000"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        state = load_state(out) if (out / "checkpoints" / "state.json").exists() else None
-        if state and state["step"] >= 30:
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("training never reached step 30: " + proc.stderr.read())
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    saved = load_state(out)["step"]
+    saved = kill_training_at_step(cmd, out, 30, timeout=240)
     assert saved >= 30 and saved % 10 == 0
     artifact.ModelArtifact.load(out).weights()  # what is there is complete
 
