@@ -155,7 +155,7 @@ def _default_model_dir() -> Path:
 
 def _engine_settings_from_args(args) -> dict:
     settings = {}
-    for flag in ("context", "window", "beam_width", "lookahead"):
+    for flag in ("context", "window", "beam_width", "lookahead", "runtime"):
         if getattr(args, flag, None) is not None:
             settings[flag] = getattr(args, flag)
     return settings
@@ -172,6 +172,9 @@ def _add_engine_flags(parser, with_model_help: str) -> None:
                         help="beams kept per step of the search (default 5)")
     parser.add_argument("--lookahead", type=int, default=None, metavar="N",
                         help="most model steps one completion may take (default: from the model's size)")
+    parser.add_argument("--runtime", choices=("onnx", "numpy"), default=None,
+                        help="where the char-LSTM's steps run: onnx (ONNX Runtime, default: several times "
+                             "faster for beams) or numpy; both give the same numbers")
 
 
 def _add_serving(sub) -> None:
@@ -217,8 +220,9 @@ def _add_serving(sub) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes (default 1; each keeps its own per-document cache)")
     p.add_argument("--threads", type=int, default=4, metavar="N", help="threads per worker (default 4)")
-    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                   help="BLAS threads per worker (default 1: best latency when workers share few cores)")
+    p.add_argument("--model-threads", "--blas-threads", dest="model_threads", type=int, default=None,
+                   metavar="N", help="threads each worker gives the model's matrix products, in ONNX Runtime and "
+                                     "BLAS (default: the machine's cores divided among the workers)")
     _add_engine_flags(p, model_help)
     p.set_defaults(func=cmd_serve)
 
@@ -295,14 +299,16 @@ def cmd_generate(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    for flag in ("workers", "threads", "blas_threads"):
+    if args.model_threads is None:  # share the cores: workers fighting over them is the worst latency
+        args.model_threads = max(1, (os.cpu_count() or 1) // max(1, args.workers))
+    for flag in ("workers", "threads", "model_threads"):
         if getattr(args, flag) < 1:
             raise PyccError(f"--{flag.replace('_', '-')} must be at least 1")
     if not 0 <= args.port <= 65535:
         raise PyccError("--port must be from 0 to 65535")
-    # BLAS reads its thread count when numpy loads: one thread per worker keeps workers
-    # (and multithreaded BLAS on tiny products) from fighting over the cores.
-    wanted = str(args.blas_threads)
+    # BLAS reads its thread count when numpy loads, so it is set in the environment (and
+    # the process restarted if numpy came in too early); ONNX Runtime takes it per session.
+    wanted = str(args.model_threads)
     names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     if any(os.environ.get(name) != wanted for name in names):
         for name in names:
@@ -316,9 +322,7 @@ def cmd_serve(args) -> int:
     overrides = {"DEBUG": False, "TESTING": False}
     if args.model is not None:
         overrides["MODEL_DIR"] = str(args.model)
-    settings = _engine_settings_from_args(args)
-    if settings:
-        overrides["ENGINE_SETTINGS"] = settings
+    overrides["ENGINE_SETTINGS"] = {**_engine_settings_from_args(args), "threads": args.model_threads}
     app = create_app(overrides)  # load the model now: a bad directory fails here, before binding
     app.debug = False
 
@@ -336,6 +340,7 @@ def cmd_serve(args) -> int:
                 "loglevel": "info",
                 "timeout": 60,
                 "graceful_timeout": 10,
+                "post_worker_init": warm_worker,
             }
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1: no gunicornc socket
                 options["control_socket_disable"] = True
@@ -344,6 +349,12 @@ def cmd_serve(args) -> int:
 
         def load(self):
             return app
+
+    def warm_worker(worker) -> None:
+        # After the fork: build the runtime's session in this worker before its first request.
+        warm = getattr(app.extensions["pycodecomplete"], "warm", None)
+        if warm is not None:
+            warm()
 
     log.info("serving %s on http://%s:%d/ (%d worker(s) x %d thread(s))",
              app.extensions["pycodecomplete"].name, args.host, args.port, args.workers, args.threads)

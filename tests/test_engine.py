@@ -1,6 +1,7 @@
 """The completion engine: parity with Keras, beam search and boundaries, incremental state, cache."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -36,10 +37,15 @@ def keras_log_probs(model, ids: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ parity --
 
+RUNTIMES = ["onnx", "numpy"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("context", ["document", "window"])
-def test_next_char_probabilities_match_keras(keras_lstm_dir, context):
+def test_next_char_probabilities_match_keras(keras_lstm_dir, context, runtime):
     model, config, path = keras_lstm_dir
-    engine = CompletionEngine.from_model_dir(path, {"context": context})
+    engine = CompletionEngine.from_model_dir(path, {"context": context, "runtime": runtime})
+    assert engine.stepper.runtime == runtime
     vocab = CharVocabulary()
     for text in TEXTS:
         ids = vocab.encode_document(text.replace("\r\n", "\n"))
@@ -52,10 +58,11 @@ def test_next_char_probabilities_match_keras(keras_lstm_dir, context):
         assert abs(got.sum() - 1) < 1e-6
 
 
-def test_incremental_probabilities_match_keras_at_every_prefix(keras_lstm_dir):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_incremental_probabilities_match_keras_at_every_prefix(keras_lstm_dir, runtime):
     """Typing one character per request (the cached path) gives Keras's numbers at each step."""
     model, _, path = keras_lstm_dir
-    engine = CompletionEngine.from_model_dir(path)
+    engine = CompletionEngine.from_model_dir(path, {"runtime": runtime})
     ids = CharVocabulary().encode_document(SAMPLE)
     logits = np.asarray(model(ids[None].astype(np.int32), training=False), dtype=np.float64)[0]
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -83,8 +90,9 @@ def test_parity_for_the_last_char_objective(keras_lstm_dir):
 
 # ------------------------------------------------------------- the stepper --
 
-def test_batched_step_matches_single_rows(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_batched_step_matches_single_rows(random_model_dir, runtime):
+    engine = CompletionEngine.from_model_dir(random_model_dir, {"runtime": runtime})
     stepper = engine.stepper
     _, state, _ = stepper.advance(stepper.initial_state(), CharVocabulary().encode_document("def f"))
     ids = np.array([CHARS.index(c) for c in "(xa_ 1\n"])
@@ -97,13 +105,81 @@ def test_batched_step_matches_single_rows(random_model_dir):
 
 def test_large_batches_use_the_blocked_product(make_random_model_dir):
     """Units big enough for the row-blocked small-matrix path give the same numbers."""
-    stepper = CompletionEngine.from_model_dir(make_random_model_dir("tiny", lstm_units=256, lstm_layers=2)).stepper
+    path = make_random_model_dir("tiny", lstm_units=256, lstm_layers=2)
+    stepper = CompletionEngine.from_model_dir(path, {"runtime": "numpy"}).stepper
     _, state, _ = stepper.advance(stepper.initial_state(), np.arange(20))
     ids = np.arange(5)
     batched, _ = stepper.step(stepper.select(state, np.zeros(5, int)), ids)
     for row in range(5):
         single, _ = stepper.step(state, ids[row:row + 1])
         np.testing.assert_allclose(batched[row], single[0], atol=1e-5)
+
+
+def test_the_runtimes_agree_on_batched_steps(make_random_model_dir):
+    """ONNX Runtime's step and numpy's give the same logits and states, batch by batch."""
+    path = make_random_model_dir("tiny", lstm_units=256, lstm_layers=2)
+    onnx = CompletionEngine.from_model_dir(path, {"runtime": "onnx", "threads": 2}).stepper
+    numpy_ = CompletionEngine.from_model_dir(path, {"runtime": "numpy"}).stepper
+    _, state, _ = numpy_.advance(numpy_.initial_state(), np.arange(30) % 100)
+    for batch in (1, 2, 5, 10):
+        ids = np.arange(batch) * 7 % 100
+        rows = numpy_.select(state, np.zeros(batch, int))
+        (a, sa), (b, sb) = numpy_.step(rows, ids), onnx.step(rows, ids)
+        np.testing.assert_allclose(b, a, atol=1e-5)
+        np.testing.assert_allclose(sb.h, sa.h, atol=1e-6)
+        np.testing.assert_allclose(sb.c, sa.c, atol=1e-6)
+        assert not sb.h.flags.writeable  # states stay immutable values, whatever the runtime
+
+
+# Run in a fresh interpreter: whether a session was built before the fork is per process,
+# and this test process has built many.
+FORK_CHECK = """
+import json, os, sys, time
+from pycodecomplete.engine import CompletionEngine
+model_dir, warm_parent, text = sys.argv[1], sys.argv[2] == "warm", sys.argv[3]
+engine = CompletionEngine.from_model_dir(model_dir, {"runtime": "onnx", "threads": 2})
+if warm_parent:
+    engine.warm()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    answer = {"suggestions": [s.to_json() for s in engine.complete(text)], "onnx": engine.stepper.active}
+    os.write(write, json.dumps(answer).encode())
+    os._exit(0)
+os.close(write)
+deadline = time.monotonic() + 60
+while os.waitpid(pid, os.WNOHANG)[0] == 0:
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        sys.exit("the forked child hung")
+    time.sleep(0.05)
+child = json.loads(os.fdopen(read).read())
+print(json.dumps({"child": child, "parent": [s.to_json() for s in engine.complete(text)]}))
+"""
+
+
+@pytest.mark.parametrize("warm_parent", [False, True])
+def test_forked_workers_answer_like_their_parent(random_model_dir, warm_parent):
+    """gunicorn loads the engine, then forks. A worker builds its own ONNX Runtime session
+    (the parent never made one); if the parent had already run one, building another would
+    hang, so the child steps in numpy instead. Either way it answers, with the same numbers."""
+    run = subprocess.run([sys.executable, "-c", FORK_CHECK, str(random_model_dir),
+                          "warm" if warm_parent else "cold", SAMPLE],
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    got, expected = result["child"]["suggestions"], result["parent"]
+    assert result["child"]["onnx"] is not warm_parent
+    assert expected and [s["text"] for s in got] == [s["text"] for s in expected]
+    np.testing.assert_allclose([s["score"] for s in got], [s["score"] for s in expected], rtol=1e-5)
+    assert ("steps run in numpy" in run.stderr) is warm_parent
+
+
+def test_bad_runtime_settings_are_clear_errors():
+    with pytest.raises(PyccError, match="runtime"):
+        EngineSettings(runtime="torch").validate()
+    with pytest.raises(PyccError, match="threads"):
+        EngineSettings(threads=-1).validate()
 
 
 def test_bad_weights_are_a_clear_error(make_random_model_dir):

@@ -18,6 +18,7 @@ Which one predicts better is for the quality evaluation to measure; both are exa
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Iterator
 
@@ -33,6 +34,7 @@ from pycodecomplete.vocab import BOUNDARY, CHARS, CharVocabulary, normalize_newl
 log = logging.getLogger(__name__)
 
 CONTEXTS = ("document", "window")
+RUNTIMES = ("onnx", "numpy")
 # With lookahead=0 ("auto"), a search may take as many batched steps as stream about
 # this many bytes of weights: 4 for the 4x512 paper model (28 MB per step, ~1.4 ms for
 # 5 beams on a 2-core CPU, so a keystroke stays near 10 ms), 41 for the cpu preset.
@@ -59,10 +61,18 @@ class EngineSettings:
     checkpoint_every: int = 32  # keep the state every this many characters (cheap edits/backspaces)
     recent_checkpoints: int = 8  # ... and at each of the last this many characters
     tree_nodes: int = 64  # beam-tree nodes kept per document for the next keystroke (shallowest first)
+    # Where beam steps run: "onnx" (ONNX Runtime; several times faster for batches of
+    # beams, see engine/onnx_lstm.py) or "numpy" (no extra dependency). Both are exact.
+    runtime: str = "onnx"
+    threads: int = 0  # threads for the model's matrix products; 0 = every core of this machine
 
     def validate(self) -> "EngineSettings":
         if self.context not in CONTEXTS:
             raise PyccError(f"engine: context must be one of {', '.join(CONTEXTS)}, not {self.context!r}")
+        if self.runtime not in RUNTIMES:
+            raise PyccError(f"engine: runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        if self.threads < 0:
+            raise PyccError("engine: threads cannot be negative (0 means every core)")
         if self.window < 100:
             raise PyccError(f"engine: window must be at least 100 characters, not {self.window}")
         for name in ("beam_width", "max_chars", "min_chars", "cache_documents", "cache_bytes", "checkpoint_every"):
@@ -88,9 +98,13 @@ class EngineSettings:
             raise PyccError(f"engine: bad settings ({exc})") from None
 
 
-def load_stepper(artifact: ModelArtifact):
-    """The numpy stepper for a model directory's architecture (the one place to add one)."""
+def load_stepper(artifact: ModelArtifact, settings: EngineSettings | None = None):
+    """The stepper for a model directory's architecture and the runtime (the one place to add one)."""
+    settings = settings or EngineSettings()
     if artifact.config.arch == "lstm":
+        if settings.runtime == "onnx":
+            from pycodecomplete.engine.onnx_lstm import OnnxLSTMStepper
+            return OnnxLSTMStepper.from_artifact(artifact, threads=settings.threads or os.cpu_count() or 1)
         return LSTMStepper.from_artifact(artifact)
     raise PyccError(f"{artifact.path}: serving arch {artifact.config.arch!r} is not supported yet")
 
@@ -126,8 +140,9 @@ class CompletionEngine:
             raise PyccError(f"{path}: {exc}") from None
         if not isinstance(settings, EngineSettings):
             settings = EngineSettings.from_mapping(settings)
-        engine = cls(load_stepper(artifact), name=artifact.name, settings=settings, artifact=artifact)
-        log.info("loaded model %s from %s (lookahead %d)", engine.name, path, engine.lookahead)
+        engine = cls(load_stepper(artifact, settings), name=artifact.name, settings=settings, artifact=artifact)
+        log.info("loaded model %s from %s (lookahead %d, runtime %s)", engine.name, path, engine.lookahead,
+                 getattr(engine.stepper, "runtime", "numpy"))
         return engine
 
     def _auto_lookahead(self) -> int:
@@ -138,6 +153,14 @@ class CompletionEngine:
         return max(low, min(high, AUTO_LOOKAHEAD_BYTES // weight_bytes))
 
     # ------------------------------------------------------------------ public API
+
+    def warm(self) -> None:
+        """Get this process ready to answer fast: runtime sessions built, code paths run once.
+
+        Servers call it in each worker after the fork (sessions do not survive one)."""
+        if hasattr(self.stepper, "warm"):
+            self.stepper.warm()
+        self.complete("import ", n=1)
 
     def complete(self, text: str, n: int = 5, max_chars: int | None = None,
                  document: str | None = None) -> list[Suggestion]:

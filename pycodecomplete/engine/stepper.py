@@ -105,6 +105,8 @@ def _reorder_gates(array: np.ndarray, units: int) -> np.ndarray:
 class LSTMStepper:
     """The char-LSTM from `weights.npz`, in numpy float32. Never imports TensorFlow."""
 
+    runtime = "numpy"
+
     def __init__(self, weights: dict[str, np.ndarray], layers: int, units: int):
         self.layers, self.units = layers, units
         try:

@@ -1,0 +1,184 @@
+"""The char-LSTM's step on ONNX Runtime: the engine's default runtime.
+
+Why not numpy alone: a completion's beam search steps 2 to 10 rows at a time, and
+OpenBLAS's sgemm packs (copies) the whole weight matrix on every call with so few
+rows, so numpy's batched step costs several single-row steps (measured 3.2 ms for 5
+rows of the 4x512 model against 0.6 ms for one, on this project's 2-core CI CPU).
+ONNX Runtime's MLAS kernels pack constant weights once, when the session is
+created, and then stream them: 5 rows cost about 1.5x one row. `python
+benchmarks/stepper.py` measures both runtimes side by side.
+
+The graph is built in memory from the arrays `LSTMStepper` already prepares (gates
+in (i, f, o, c) order, fused ``[W; U]`` kernels, layer 0's input as a row lookup
+with the bias folded in), so the model directory format is unchanged and every model
+ever written is served this way. Only `step` (one id per beam) runs here; feeding a
+long text (`advance`) stays in numpy, where each layer's input products for the
+whole text are one large, efficient matrix product.
+
+Sessions do not survive `fork`: their thread pools stay behind in the parent, and
+a child of a process that has run a multi-threaded session hangs building its own
+(measured with onnxruntime 1.31). gunicorn loads the app before it forks its
+workers, so nothing builds a session until first use in a process (`warm()` does it
+in each worker, before its first request). A process forked from one that already
+had a session steps in numpy instead, with a warning: slower, never stuck, exact.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import numpy as np
+
+from pycodecomplete.engine.stepper import LSTMState, LSTMStepper, _frozen
+from pycodecomplete.errors import PyccError
+
+log = logging.getLogger(__name__)
+# The process that built a session in this interpreter (inherited by forked children).
+_sessions_built_in: int | None = None
+_inherited: list = []
+
+# IR version 9 / opset 17: read by every onnxruntime >= 1.16 (the `onnx` package may
+# default to newer IR versions than the installed runtime reads).
+_IR_VERSION = 9
+_OPSET = 17
+
+
+def build_step_model(stepper: LSTMStepper) -> bytes:
+    """Serialized ONNX model: (ids (B,), h (L,B,U), c (L,B,U)) -> (logits (B,V), h', c')."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    u, layers = stepper.units, stepper.layers
+    nodes, weights = [], []
+
+    def constant(name: str, value) -> str:
+        weights.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attributes) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    constant("embedding", stepper.embedding)
+    constant("gate_split", np.array([u] * 4, np.int64))
+    constant("axis0", np.array([0], np.int64))
+    pre0 = node("Gather", ["embedding", "ids"], "pre0", axis=0)
+    x, new_h, new_c = None, [], []
+    for layer in range(layers):
+        index = constant(f"layer{layer}", np.array(layer, np.int64))  # a scalar index drops the axis
+        h = node("Gather", ["h", index], f"h_in{layer}", axis=0)
+        c = node("Gather", ["c", index], f"c_in{layer}", axis=0)
+        kernel = constant(f"kernel{layer}", stepper.fused[layer])
+        if layer == 0:
+            z = node("Add", [node("MatMul", [h, kernel], "r0"), pre0], "z0")
+        else:
+            xh = node("Concat", [x, h], f"xh{layer}", axis=1)
+            product = node("MatMul", [xh, kernel], f"r{layer}")
+            z = node("Add", [product, constant(f"bias{layer}", stepper.bias[layer])], f"z{layer}")
+        gates = [f"gate_{g}{layer}" for g in "ifoc"]
+        nodes.append(helper.make_node("Split", [z, "gate_split"], gates, axis=1))
+        i, f, o = (node("Sigmoid", [g], f"sig_{g}") for g in gates[:3])
+        cell = node("Tanh", [gates[3]], f"cell{layer}")
+        c_new = node("Add", [node("Mul", [f, c], f"fc{layer}"), node("Mul", [i, cell], f"ic{layer}")],
+                     f"c_new{layer}")
+        x = node("Mul", [o, node("Tanh", [c_new], f"tanh_c{layer}")], f"h_new{layer}")
+        new_h.append(node("Unsqueeze", [x, "axis0"], f"h_out{layer}"))
+        new_c.append(node("Unsqueeze", [c_new, "axis0"], f"c_out{layer}"))
+    node("Concat", new_h, "h_next", axis=0)
+    node("Concat", new_c, "c_next", axis=0)
+    output_kernel = constant("output_kernel", np.ascontiguousarray(stepper.output_t.T))
+    node("Add", [node("MatMul", [x, output_kernel], "output_product"),
+                 constant("output_bias", stepper.output_bias)], "logits")
+
+    state = [layers, "batch", u]
+    graph = helper.make_graph(
+        nodes, "pycc_lstm_step",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch"]),
+         helper.make_tensor_value_info("h", TensorProto.FLOAT, state),
+         helper.make_tensor_value_info("c", TensorProto.FLOAT, state)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", stepper.vocab_size]),
+         helper.make_tensor_value_info("h_next", TensorProto.FLOAT, state),
+         helper.make_tensor_value_info("c_next", TensorProto.FLOAT, state)],
+        weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
+                              ir_version=_IR_VERSION, producer_name="pycodecomplete")
+    return model.SerializeToString()
+
+
+class OnnxLSTMStepper(LSTMStepper):
+    """`LSTMStepper` whose `step` runs on ONNX Runtime (CPU) with `threads` intra-op threads."""
+
+    runtime = "onnx"
+
+    def __init__(self, weights: dict[str, np.ndarray], layers: int, units: int, threads: int = 1):
+        super().__init__(weights, layers, units)
+        try:
+            import onnxruntime  # noqa: F401  (fail at load, with a clear message, not on a request)
+        except ImportError:
+            raise PyccError("engine: runtime 'onnx' needs the onnxruntime package "
+                            "(pip install -r requirements.txt), or use runtime 'numpy'") from None
+        self.threads = max(1, int(threads))
+        self._model = build_step_model(self)
+        self._session, self._pid = None, None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_artifact(cls, artifact, threads: int = 1) -> "OnnxLSTMStepper":
+        config = artifact.config
+        return cls(artifact.weights(), config.lstm_layers, config.lstm_units, threads=threads)
+
+    def warm(self) -> None:
+        """Create this process's session now rather than on the first request."""
+        self.step(self.initial_state(), np.zeros(1, np.int64))
+
+    def step(self, state: LSTMState, ids: np.ndarray) -> tuple[np.ndarray, LSTMState]:
+        if self._session_here() is None:
+            return super().step(state, ids)
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if state.batch != ids.shape[0]:
+            raise ValueError(f"state has batch {state.batch}, ids {ids.shape[0]}")
+        logits, h, c = self._run(state, ids)
+        return logits, LSTMState(_frozen(h), _frozen(c))
+
+    @property
+    def active(self) -> bool:
+        """Whether steps in this process run on ONNX Runtime (False: the numpy fallback)."""
+        return self._session_here() is not None
+
+    def _run(self, state: LSTMState, ids: np.ndarray):
+        feed = {"ids": ids, "h": np.ascontiguousarray(state.h), "c": np.ascontiguousarray(state.c)}
+        return self._session_here().run(None, feed)
+
+    def _session_here(self):
+        """This process's session, built on first use; None where one cannot be built safely."""
+        global _sessions_built_in
+        pid = os.getpid()
+        if self._pid != pid:  # first use in this process (a forked worker starts without one)
+            with self._lock:
+                if self._pid != pid:
+                    if self._session is not None:
+                        # The parent's session: freeing it here would join threads this process
+                        # does not have (and hang), so it is kept, never used.
+                        _inherited.append(self._session)
+                    if _sessions_built_in not in (None, pid):
+                        log.warning("ONNX Runtime was used before this process forked; its steps run in "
+                                    "numpy here (build engines after forking, e.g. in gunicorn's post_fork)")
+                        self._session = None
+                    else:
+                        self._session = self._new_session()
+                        _sessions_built_in = pid
+                    self._pid = pid
+        return self._session
+
+    def _new_session(self):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
+        # Idle intra-op threads would otherwise spin for a while after each step, taking
+        # the CPU from the other workers (and the HTTP thread) between keystrokes.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(self._model, options, providers=["CPUExecutionProvider"])
