@@ -116,7 +116,8 @@ def test_large_batches_use_the_blocked_product(make_random_model_dir):
 
 
 def test_the_runtimes_agree_on_batched_steps(make_random_model_dir):
-    """ONNX Runtime's step and numpy's give the same logits and states, batch by batch."""
+    """ONNX Runtime's step and numpy's give the same logits and states, batch by batch
+    (the engine sends single rows to numpy and beams to ONNX Runtime: both must agree)."""
     path = make_random_model_dir("tiny", lstm_units=256, lstm_layers=2)
     onnx = CompletionEngine.from_model_dir(path, {"runtime": "onnx", "threads": 2}).stepper
     numpy_ = CompletionEngine.from_model_dir(path, {"runtime": "numpy"}).stepper
@@ -124,7 +125,7 @@ def test_the_runtimes_agree_on_batched_steps(make_random_model_dir):
     for batch in (1, 2, 5, 10):
         ids = np.arange(batch) * 7 % 100
         rows = numpy_.select(state, np.zeros(batch, int))
-        (a, sa), (b, sb) = numpy_.step(rows, ids), onnx.step(rows, ids)
+        (a, sa), (b, sb) = numpy_.step(rows, ids), onnx.onnx_step(rows, ids)
         np.testing.assert_allclose(b, a, atol=1e-5)
         np.testing.assert_allclose(sb.h, sa.h, atol=1e-6)
         np.testing.assert_allclose(sb.c, sa.c, atol=1e-6)

@@ -2,18 +2,19 @@
 
 Why not numpy alone: a completion's beam search steps 2 to 10 rows at a time, and
 OpenBLAS's sgemm packs (copies) the whole weight matrix on every call with so few
-rows, so numpy's batched step costs several single-row steps (measured 3.2 ms for 5
-rows of the 4x512 model against 0.6 ms for one, on this project's 2-core CI CPU).
+rows, so numpy's batched step costs several single-row steps: 4.9 ms for 5 rows of
+the 4x512 model against 0.7 ms for one, on this project's 2-core machines.
 ONNX Runtime's MLAS kernels pack constant weights once, when the session is
-created, and then stream them: 5 rows cost about 1.5x one row. `python
-benchmarks/stepper.py` measures both runtimes side by side.
+created: 5 rows take 1.4 ms there, 3.5x faster. `python benchmarks/stepper.py`
+measures both runtimes side by side.
 
 The graph is built in memory from the arrays `LSTMStepper` already prepares (gates
 in (i, f, o, c) order, fused ``[W; U]`` kernels, layer 0's input as a row lookup
 with the bias folded in), so the model directory format is unchanged and every model
-ever written is served this way. Only `step` (one id per beam) runs here; feeding a
-long text (`advance`) stays in numpy, where each layer's input products for the
-whole text are one large, efficient matrix product.
+ever written is served this way. Only batched `step`s (one id per beam) run here; a
+single row, and feeding a long text (`advance`), stay in numpy, where a row is a
+matrix-vector product at full memory speed and each layer's input products for a
+whole text are one large matrix product.
 
 Sessions do not survive `fork`: their thread pools stay behind in the parent, and
 a child of a process that has run a multi-threaded session hangs building its own
@@ -109,16 +110,17 @@ class OnnxLSTMStepper(LSTMStepper):
     """`LSTMStepper` whose `step` runs on ONNX Runtime (CPU) with `threads` intra-op threads."""
 
     runtime = "onnx"
+    blocked_batches = False  # numpy's blocked weight copies are not needed (the fallback uses plain matmul)
 
     def __init__(self, weights: dict[str, np.ndarray], layers: int, units: int, threads: int = 1):
         super().__init__(weights, layers, units)
-        try:
-            import onnxruntime  # noqa: F401  (fail at load, with a clear message, not on a request)
-        except ImportError:
-            raise PyccError("engine: runtime 'onnx' needs the onnxruntime package "
+        try:  # fail at load, with a clear message, not on a request
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            raise PyccError(f"engine: runtime 'onnx' needs the {exc.name} package "
                             "(pip install -r requirements.txt), or use runtime 'numpy'") from None
         self.threads = max(1, int(threads))
-        self._model = build_step_model(self)
         self._session, self._pid = None, None
         self._lock = threading.Lock()
 
@@ -129,11 +131,18 @@ class OnnxLSTMStepper(LSTMStepper):
 
     def warm(self) -> None:
         """Create this process's session now rather than on the first request."""
-        self.step(self.initial_state(), np.zeros(1, np.int64))
+        if self._session_here() is not None:
+            self.onnx_step(self.initial_state(), np.zeros(1, np.int64))
 
     def step(self, state: LSTMState, ids: np.ndarray) -> tuple[np.ndarray, LSTMState]:
-        if self._session_here() is None:
+        # One row (the typed character) is a matrix-vector product, which OpenBLAS streams
+        # faster than MLAS's packed GEMM (benchmarks/stepper.py, batch 1); beams go to ONNX.
+        if state.batch == 1 or self._session_here() is None:
             return super().step(state, ids)
+        return self.onnx_step(state, ids)
+
+    def onnx_step(self, state: LSTMState, ids: np.ndarray) -> tuple[np.ndarray, LSTMState]:
+        """`step` on ONNX Runtime whatever the batch (for benchmarks and tests)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if state.batch != ids.shape[0]:
             raise ValueError(f"state has batch {state.batch}, ids {ids.shape[0]}")
@@ -181,4 +190,5 @@ class OnnxLSTMStepper(LSTMStepper):
         # Idle intra-op threads would otherwise spin for a while after each step, taking
         # the CPU from the other workers (and the HTTP thread) between keystrokes.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(self._model, options, providers=["CPUExecutionProvider"])
+        # The serialized graph (as big as the weights) lives only while the session is built.
+        return ort.InferenceSession(build_step_model(self), options, providers=["CPUExecutionProvider"])

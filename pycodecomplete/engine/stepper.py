@@ -106,6 +106,7 @@ class LSTMStepper:
     """The char-LSTM from `weights.npz`, in numpy float32. Never imports TensorFlow."""
 
     runtime = "numpy"
+    blocked_batches = True  # keep column-blocked copies of big kernels for batched steps
 
     def __init__(self, weights: dict[str, np.ndarray], layers: int, units: int):
         self.layers, self.units = layers, units
@@ -147,7 +148,7 @@ class LSTMStepper:
             fused = _frozen(np.ascontiguousarray(_reorder_gates(fused, u)))
             self.fused.append(fused)
             width = _block_columns(fused.shape[0], 4 * u)
-            self.fused_blocks.append([] if width == 4 * u else [
+            self.fused_blocks.append([] if width == 4 * u or not self.blocked_batches else [
                 _frozen(np.ascontiguousarray(fused[:, start:start + width])) for start in range(0, 4 * u, width)])
             self.bias.append(_frozen(_reorder_gates(bias, u).copy()))
             self.input_dim.append(in_dim)
