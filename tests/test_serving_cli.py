@@ -50,7 +50,7 @@ def test_complete_json_matches_the_api_shape_and_reads_stdin(random_model_dir):
 
 @pytest.mark.parametrize("args, message", [
     (["--n", "0"], "--n"), (["--n", "11"], "--n"), (["--max-chars", "0"], "--max-chars"),
-    (["--context", "window", "--window", "50"], "window"),
+    (["--context", "window", "--window", "50"], "window"), (["--runtime", "torch"], "--runtime"),
 ])
 def test_complete_refuses_bad_flags(random_model_dir, args, message):
     result = pycc("complete", "--model", random_model_dir, *args, "x")
@@ -91,6 +91,18 @@ def test_help_and_serving_never_import_tensorflow(random_model_dir):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=ROOT)
+
+
+def test_complete_gives_the_same_answer_on_either_runtime(random_model_dir):
+    text = "def f(x):\n    return x"
+    onnx, numpy_ = (json.loads(pycc("complete", "--model", random_model_dir, "--json", "--runtime", runtime,
+                                    text).stdout)["suggestions"] for runtime in ("onnx", "numpy"))
+    assert onnx and [s["text"] for s in onnx] == [s["text"] for s in numpy_]
+
+
+def test_serve_refuses_bad_thread_counts(random_model_dir):
+    result = pycc("serve", "--model", random_model_dir, "--port", free_port(), "--model-threads", "0", timeout=60)
+    assert result.returncode == 2 and "--model-threads" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_serve_refuses_a_missing_model_before_binding(tmp_path):
@@ -137,4 +149,5 @@ def test_serve_runs_gunicorn_without_tensorflow(random_model_dir):
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert "gunicorn" in output.lower()
+    assert "steps run in numpy" not in output  # each worker built its own ONNX Runtime session
     assert process.returncode == 0, output
