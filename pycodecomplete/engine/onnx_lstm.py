@@ -170,8 +170,8 @@ class OnnxLSTMStepper(LSTMStepper):
                         # does not have (and hang), so it is kept, never used.
                         _inherited.append(self._session)
                     if _sessions_built_in not in (None, pid):
-                        log.warning("ONNX Runtime was used before this process forked; its steps run in "
-                                    "numpy here (build engines after forking, e.g. in gunicorn's post_fork)")
+                        log.warning("ONNX Runtime was used before this process forked; its steps run in numpy "
+                                    "here (build sessions after forking, as pycc serve does in post_worker_init)")
                         self._session = None
                     else:
                         self._session = self._new_session()
