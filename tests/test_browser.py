@@ -138,6 +138,22 @@ def test_type_see_popup_accept_with_tab(page, model_server):
     assert not page.console_errors and not page.dialogs
 
 
+def test_an_accepted_suggestion_is_undone_like_typing(page, model_server):
+    open_editor(page, model_server)
+    page.keyboard.type("import o", delay=40)
+    wait_for_popup(page)
+    chosen = page.text_content(CHOSEN)
+    page.keyboard.press("Tab")
+    assert editor_value(page) == "import o" + chosen
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+z")  # takes back the accepted text, not the whole buffer
+    assert editor_value(page) == "import o"
+    assert page.evaluate("document.getElementById('editor').selectionStart") == len("import o")
+    page.keyboard.press("Control+Shift+z")
+    assert editor_value(page) == "import o" + chosen
+    assert not page.console_errors and not page.dialogs
+
+
 def test_down_and_enter_accept_the_second_and_esc_dismisses(page, model_server):
     open_editor(page, model_server)
     page.keyboard.type("def f(x):", delay=40)

@@ -25,6 +25,7 @@
   var inflight = null;     // AbortController of the request on the wire
   var shownKey = null;     // snapshot whose suggestions the popup shows
   var dismissedKey = null; // snapshot whose popup was dismissed with Esc
+  var accepted = null;     // text of the suggestion being accepted, inserted once at.js is done
 
   function escapeHtml(text) {
     return String(text).replace(/[&<>"']/g, function (c) {
@@ -145,6 +146,10 @@
       remoteFilter: function (query, callback) { lookup(callback); },
       sorter: function (query, items) { return items; },     // already ranked by the model
       highlighter: function (li) { return li; },
+      // at.js would write the whole textarea value, which empties the browser's undo
+      // history. It is handed nothing to insert; the text goes in afterwards with
+      // insertAtCaret, so Ctrl+Z takes an accepted suggestion back like typed text.
+      beforeInsert: function (value) { accepted = value; return ''; },
       tplEval: function (tpl, item, phase) {
         if (phase === 'onInsert') { return item.text; }      // goes into textarea.value: plain text
         return '<li><span class="pycc-text">' + escapeHtml(item.text) + '</span>' +
@@ -165,7 +170,9 @@
 
   $editor.on('inserted-pycc.atwho', function () {
     shownKey = null;
-    $editor.trigger('input');
+    var text = accepted;
+    accepted = null;
+    if (text) { insertAtCaret(text); } else { $editor.trigger('input'); }  // insertAtCaret fires input
   });
 
   editor.focus();
