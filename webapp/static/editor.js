@@ -151,7 +151,7 @@
       // insertAtCaret, so Ctrl+Z takes an accepted suggestion back like typed text.
       beforeInsert: function (value) { accepted = value; return ''; },
       tplEval: function (tpl, item, phase) {
-        if (phase === 'onInsert') { return item.text; }      // goes into textarea.value: plain text
+        if (phase === 'onInsert') { return item.text; }      // inserted as plain text (beforeInsert)
         return '<li><span class="pycc-text">' + escapeHtml(item.text) + '</span>' +
                '<span class="pycc-score">' + escapeHtml(formatScore(item.score)) + '</span></li>';
       }
