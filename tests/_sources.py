@@ -43,3 +43,27 @@ def kill_training_at_step(cmd: list[str], out: Path, step: int, timeout: float =
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return load_state(out)["step"]
+
+
+def train_on_two_logical_cpus(out: Path, corpus: Path, preset_name: str, overrides: list[str],
+                              steps: int = 10) -> dict:
+    """Train `steps` steps under MirroredStrategy on the CPU split into two logical devices, in
+    a fresh interpreter (logical devices must be set before TensorFlow starts); return the
+    summary's replicas, global_batch, strategy and steps."""
+    import json
+    import subprocess
+    import sys
+
+    script = f"""
+import json, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pycodecomplete.ml.train import train
+from pycodecomplete.config import preset
+s = train({str(out)!r}, [{str(corpus)!r}], preset({preset_name!r}).with_overrides({overrides!r}),
+          max_steps={steps}, devices=["/cpu:0", "/cpu:1"], verbose=0)
+print(json.dumps({{k: s[k] for k in ("replicas", "global_batch", "strategy", "steps")}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -17,7 +17,7 @@ from pycodecomplete.ml import gpt
 from pycodecomplete.ml.corpus import SourceFile
 from pycodecomplete.ml.train import load_state, train
 from _gpt import tiny_texts, train_tiny_tokenizer
-from _sources import kill_training_at_step, write_tiny_corpus
+from _sources import kill_training_at_step, train_on_two_logical_cpus, write_tiny_corpus
 
 pytestmark = pytest.mark.slow
 TINY = ["val_fraction=0.2", "steps_per_epoch=10", "gpt_vocab_size=300"]
@@ -138,18 +138,6 @@ def test_kill_minus_nine_then_resume(corpus, tmp_path):
 
 def test_mirrored_strategy_on_two_logical_cpus(corpus, tmp_path):
     """The multi-replica path for keras-hub's GPT-2, without GPUs."""
-    script = f"""
-import json, tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pycodecomplete.ml.train import train
-from pycodecomplete.config import preset
-s = train({str(tmp_path / 'm')!r}, [{str(corpus)!r}], preset("gpt2-tiny").with_overrides({TINY!r}),
-          max_steps=10, devices=["/cpu:0", "/cpu:1"], verbose=0)
-print(json.dumps({{k: s[k] for k in ("replicas", "global_batch", "strategy", "steps")}}))
-"""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = train_on_two_logical_cpus(tmp_path / "m", corpus, "gpt2-tiny", TINY)
     assert result == {"replicas": 2, "global_batch": 16, "strategy": "MirroredStrategy", "steps": 10}
     assert (tmp_path / "m" / "weights.npz").exists()

@@ -10,7 +10,7 @@ from pycodecomplete import artifact
 from pycodecomplete.ml.evaluate import evaluate
 from pycodecomplete.ml.train import load_state, train
 from pycodecomplete.config import preset
-from _sources import kill_training_at_step, write_tiny_corpus
+from _sources import kill_training_at_step, train_on_two_logical_cpus, write_tiny_corpus
 
 pytestmark = pytest.mark.slow
 TINY = ["val_fraction=0.2", "steps_per_epoch=10"]
@@ -71,19 +71,7 @@ def test_kill_minus_nine_then_resume_continues_from_the_saved_step(tmp_path, cor
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, corpus):
     """The multi-replica path, without GPUs: global batch = per-replica batch x replicas."""
-    script = f"""
-import json, tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pycodecomplete.ml.train import train
-from pycodecomplete.config import preset
-s = train({str(tmp_path / 'm')!r}, [{str(corpus)!r}], preset("tiny").with_overrides({TINY!r}),
-          max_steps=10, devices=["/cpu:0", "/cpu:1"], verbose=0)
-print(json.dumps({{k: s[k] for k in ("replicas", "global_batch", "strategy", "steps")}}))
-"""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = train_on_two_logical_cpus(tmp_path / "m", corpus, "tiny", TINY)
     assert result == {"replicas": 2, "global_batch": 32, "strategy": "MirroredStrategy", "steps": 10}
 
 
