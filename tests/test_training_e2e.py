@@ -1,6 +1,5 @@
 """Train a tiny model on a tiny corpus, evaluate it, kill it with SIGKILL and resume it."""
 import csv
-import json
 import subprocess
 import sys
 
