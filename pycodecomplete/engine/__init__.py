@@ -10,3 +10,8 @@ from pycodecomplete.engine.stepper import LSTMStepper, Stepper
 
 __all__ = ["CONTEXTS", "CompletionEngine", "EngineSettings", "LSTMStepper", "Stepper", "Suggestion",
            "boundary_rule", "load_stepper"]
+
+
+def load_engine(path, settings=None):
+    """The completion engine for a model directory, whatever its family."""
+    return CompletionEngine.from_model_dir(path, settings)
