@@ -1,9 +1,16 @@
 """PyCodeComplete: self-hosted Python autocompletion learned from Python code."""
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+
+
+def version():
+    # One source: pycodecomplete/__init__.py (read, not imported: setup must not import the package).
+    match = re.search(r'^__version__ = "([^"]+)"', (HERE / "pycodecomplete" / "__init__.py").read_text(), re.M)
+    return match.group(1)
 
 
 def requirements():
@@ -20,7 +27,7 @@ def requirements():
 
 setup(
     name="pycodecomplete",
-    version="0.1.0",
+    version=version(),
     description="Self-hosted autocompletion for Python code, learned from real Python code",
     long_description=(HERE / "README.md").read_text() if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",

@@ -78,7 +78,7 @@ def build_model(preset_name: str, model_dir: Path):
 
     if preset(preset_name).arch == "gpt2":  # GPT-2 family: random keras-hub weights, stdlib tokenizer
         return build_gpt_model(preset_name, model_dir)
-    from pycodecomplete.ml.model import build_lstm, export_weights
+    from pycodecomplete.ml.lstm.model import build_lstm, export_weights
     from pycodecomplete.vocab import CharVocabulary
 
     config = preset(preset_name)
@@ -93,9 +93,9 @@ def build_gpt_model(preset_name: str, model_dir: Path):
     from pycodecomplete.artifact import TOKENIZER, write_bytes_atomic, write_json_atomic, write_manifest, \
         write_npz_atomic
     from pycodecomplete.config import preset
-    from pycodecomplete.ml.corpus import load_corpus
-    from pycodecomplete.ml.gpt import build_gpt, export_weights
-    from pycodecomplete.ml.tokenizer import train_tokenizer
+    from pycodecomplete.corpus import load_corpus
+    from pycodecomplete.ml.gpt2.model import build_gpt, export_weights
+    from pycodecomplete.corpus.tokenizer import train_tokenizer
 
     config = preset(preset_name)
     tokenizer = train_tokenizer((f.text for f in load_corpus(None).split("train")), config.gpt_vocab_size)
@@ -110,11 +110,11 @@ def build_gpt_model(preset_name: str, model_dir: Path):
 
 def load_keras(model_dir: Path):
     from pycodecomplete.artifact import ModelArtifact
-    from pycodecomplete.ml.model import build_lstm, import_weights
+    from pycodecomplete.ml.lstm.model import build_lstm, import_weights
 
     artifact = ModelArtifact.load(model_dir)
     if artifact.config.arch == "gpt2":
-        from pycodecomplete.ml.gpt import load_keras_model
+        from pycodecomplete.ml.gpt2.scoring import load_keras_model
         return load_keras_model(artifact), artifact.config
     return import_weights(build_lstm(artifact.config), artifact.config, artifact.weights()), artifact.config
 

@@ -19,8 +19,8 @@ import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import numpy as np, tensorflow as tf
 from pycodecomplete.config import preset
-from pycodecomplete.ml import data
-from pycodecomplete.ml.model import build_lstm, compile_model
+from pycodecomplete.ml.lstm import data
+from pycodecomplete.ml.lstm.model import build_lstm, compile_model
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 config = preset("tiny")
 stream = (np.arange(20000) % 90).astype(np.uint8)

@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from pycodecomplete.config import preset
-from pycodecomplete.engine.onnx_lstm import OnnxLSTMStepper
-from pycodecomplete.engine.stepper import LSTMStepper
+from pycodecomplete.engine.lstm.onnx import OnnxLSTMStepper
+from pycodecomplete.engine.lstm.stepper import LSTMStepper
 
 
 def random_weights(layers: int, units: int, vocab: int = 100, seed: int = 0) -> dict[str, np.ndarray]:

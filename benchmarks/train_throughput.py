@@ -24,9 +24,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pycodecomplete.config import preset  # noqa: E402
-from pycodecomplete.ml import data  # noqa: E402
-from pycodecomplete.ml.corpus import encode_stream, load_corpus  # noqa: E402
-from pycodecomplete.ml.model import build_lstm, compile_model  # noqa: E402
+from pycodecomplete.ml.lstm import data  # noqa: E402
+from pycodecomplete.corpus import load_corpus  # noqa: E402
+from pycodecomplete.ml.lstm.data import encode_stream  # noqa: E402
+from pycodecomplete.ml.lstm.model import build_lstm, compile_model  # noqa: E402
 
 
 class _Timer(keras.callbacks.Callback):

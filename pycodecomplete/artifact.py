@@ -35,7 +35,6 @@ WEIGHTS = "weights.npz"
 TOKENIZER = "tokenizer.json"
 SUMMARY = "summary.json"
 METRICS = "metrics.json"
-INFERENCE_FILES = (MANIFEST, WEIGHTS, TOKENIZER, SUMMARY, METRICS)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -140,8 +139,3 @@ def write_manifest(path, config: Config, vocabulary: dict, name: str | None = No
         "config": config.to_dict(),
         "vocabulary": vocabulary,
     })
-
-
-def default_model_dir() -> Path:
-    """The model shipped in the checkout's trained-models/ directory."""
-    return Path(__file__).resolve().parent.parent / "trained-models" / "default"

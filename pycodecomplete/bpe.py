@@ -2,7 +2,7 @@
 
 Shared by training and serving (like `vocab.py` for the char-LSTM), so it imports
 only the `tokenizers` library and numpy, never TensorFlow. Training a tokenizer
-lives in `pycodecomplete.ml.tokenizer`.
+lives in `pycodecomplete.corpus.tokenizer`.
 
 * Byte-level BPE, no normalizer, no prefix space, no trimming: every string,
   including control characters, tabs, ``\\r`` and any Unicode, is encoded as its

@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 
-from pycodecomplete.errors import PyccError
+from pycodecomplete.errors import OptionError, PyccError
+from pycodecomplete.families import FAMILIES
 
-ARCHS = ("lstm", "gpt2")
+ARCHS = tuple(FAMILIES)
 OBJECTIVES = ("every-char", "last-char")
 
 
@@ -31,7 +32,7 @@ class Config:
     gpt_layers: int = 12
     gpt_heads: int = 12
     gpt_width: int = 768  # hidden size
-    gpt_vocab_size: int = 8000  # BPE vocabulary; see pycodecomplete/ml/tokenizer.py
+    gpt_vocab_size: int = 8000  # BPE vocabulary; see pycodecomplete/corpus/tokenizer.py
     # --- training -----------------------------------------------------------
     batch_size: int = 64  # per replica; the global batch is this times the replicas
     learning_rate: float = 2e-3
@@ -140,3 +141,22 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise PyccError(f"unknown preset {name!r} (choose from: {', '.join(PRESETS)})")
     return Config().with_overrides(PRESETS[name])
+
+
+def presets_of(arch: str) -> list[str]:
+    """The presets of one model family."""
+    return [name for name, fields in PRESETS.items() if fields.get("arch", Config.arch) == arch]
+
+
+def default_preset(arch: str | None) -> str:
+    """The preset `pycc train` starts from: the family's default (the LSTM's without --arch)."""
+    return FAMILIES[arch or Config.arch].default_preset
+
+
+def preset_for(name: str, arch: str | None) -> Config:
+    """Preset `name`, checked to belong to family `arch` when one is given."""
+    config = preset(name)
+    if arch and config.arch != arch:
+        raise OptionError("preset", f"{name} is a {config.arch} preset; the {arch} presets are "
+                                    + ", ".join(presets_of(arch)))
+    return config

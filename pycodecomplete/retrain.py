@@ -31,14 +31,16 @@ from pathlib import Path
 
 from pycodecomplete.artifact import MANIFEST, read_json, write_json_atomic
 from pycodecomplete.config import Config
-from pycodecomplete.errors import PyccError
+from pycodecomplete.corpus.sources import STDLIB
+from pycodecomplete.errors import OptionError, PyccError
+from pycodecomplete.ml.budget import Budget
 from pycodecomplete.paths import (CURRENT_LINK, PREVIOUS_LINK, clones_dir, default_db_url, models_dir,
                                   resolve_default_model)
 
 log = logging.getLogger(__name__)
 
 STEPS = ("scrape", "clone", "train", "evaluate", "promote")
-STDLIB = "stdlib"  # the corpus root name that means the embedded default corpus
+
 
 
 @dataclass
@@ -53,9 +55,7 @@ class RetrainOptions:
     clone: dict = field(default_factory=dict)  # CloneOptions fields: workers, timeout_s, max_repo_mb, ...
     corpus_dirs: list[Path] = field(default_factory=list)
     include_stdlib: bool | None = None  # None: yes without a token, no with one
-    max_steps: int | None = None
-    minutes: float | None = None
-    epochs: int | None = None
+    budget: Budget = field(default_factory=Budget)  # training budget of the new model
     eval_chars: int | None = 200_000  # validation characters scored per model (None: all)
     until: str | None = None  # stop after this step; the next run continues
     new_run: bool = False  # abandon an unfinished run and start a new one
@@ -63,9 +63,27 @@ class RetrainOptions:
     client_kwargs: dict = field(default_factory=dict)  # GitHubClient extras (tests: sleep, clock)
 
 
+    def validate(self) -> "RetrainOptions":
+        """Check every option before any step runs (a bad one fails fast, not an hour in)."""
+        from pycodecomplete.scraping.clone import CloneOptions
+        from pycodecomplete.scraping.scrape import ScrapeRequest
+
+        if self.until is not None and self.until not in STEPS:
+            raise OptionError("until", f"must be one of {', '.join(STEPS)}")
+        if self.eval_chars is not None and self.eval_chars < 1:
+            raise OptionError("eval_chars", "must be at least 1")
+        self.budget.validate()
+        CloneOptions(clones_dir=Path(self.data_dir), **self.clone).validate()
+        if self.scrape:
+            ScrapeRequest(**self.scrape).validate()
+        for given in self.corpus_dirs:
+            if not Path(given).is_dir():
+                raise PyccError(f"corpus directory {given} does not exist")
+        return self
+
+
 def retrain(opts: RetrainOptions) -> dict:
-    if opts.until is not None and opts.until not in STEPS:
-        raise PyccError(f"--until must be one of {', '.join(STEPS)}")
+    opts.validate()
     data_dir = Path(opts.data_dir).resolve()
     state_path = data_dir / "retrain" / "state.json"
     state = _load_state(state_path)
@@ -83,9 +101,6 @@ def retrain(opts: RetrainOptions) -> dict:
     save()
 
     include_stdlib = opts.include_stdlib if opts.include_stdlib is not None else not opts.token
-    for given in opts.corpus_dirs:
-        if not Path(given).is_dir():
-            raise PyccError(f"corpus directory {given} does not exist")
 
     for step in STEPS:
         if step in state["steps"] and state["steps"][step].get("status") in ("done", "skipped"):
@@ -124,7 +139,7 @@ def retrain(opts: RetrainOptions) -> dict:
 
 def _scrape(opts: RetrainOptions, data_dir: Path) -> dict:
     if not opts.token:
-        return {"status": "skipped", "reason": "no GitHub token (set GITHUB_TOKEN or pass --token-file)"}
+        return {"status": "skipped", "reason": "no GitHub token"}
     from pycodecomplete.scraping.github import DEFAULT_API_URL, GitHubClient
     from pycodecomplete.scraping.scrape import Scraper, ScrapeRequest
     from pycodecomplete.scraping.store import RepositoryStore
@@ -160,17 +175,16 @@ def _corpus_roots(opts: RetrainOptions, data_dir: Path, include_stdlib: bool) ->
     if include_stdlib:
         roots.append(STDLIB)
     if not roots:
-        raise PyccError("nothing to train on: no repository was cloned and no --corpus directory was given "
-                        "(pass --stdlib to use the standard library)")
+        raise PyccError("nothing to train on: no repository was cloned, no corpus directory was given and "
+                        "the standard library is left out")
     return roots
 
 
 def _train(opts: RetrainOptions, model_dir: Path, roots: list[str]) -> dict:
-    from pycodecomplete.ml.train import train
+    from pycodecomplete.ml.trainer import train
 
     log.info("train    corpus: %s; model: %s", ", ".join(roots), model_dir)
-    summary = train(model_dir, [Path(r) for r in roots], opts.config, max_steps=opts.max_steps,
-                    minutes=opts.minutes, epochs=opts.epochs)
+    summary = train(model_dir, [Path(r) for r in roots], opts.config, opts.budget)
     corpus = (summary or {}).get("corpus") or {}
     return {"model_dir": str(model_dir), "corpus_roots": roots,
             "files": corpus.get("files"), "chars": corpus.get("chars"),
@@ -179,7 +193,7 @@ def _train(opts: RetrainOptions, model_dir: Path, roots: list[str]) -> dict:
 
 
 def _state_step(model_dir: Path):
-    from pycodecomplete.ml.train import load_state
+    from pycodecomplete.ml.trainer import load_state
 
     state = load_state(model_dir) or {}
     return state.get("step")
@@ -191,18 +205,9 @@ def _validation_dir(model_dir: Path, run_dir: Path) -> tuple[Path, int]:
     if (target / ".complete").exists():
         return target, sum(1 for p in target.rglob("*.py"))
     from pycodecomplete.artifact import ModelArtifact
-    from pycodecomplete.ml.corpus import load_corpus
+    from pycodecomplete.corpus import validation_files
 
-    art = ModelArtifact.load(model_dir)
-    roots = (art.summary().get("corpus") or {}).get("roots")
-    if not roots:
-        raise PyccError(f"{model_dir} records no training corpus, so there is no validation split")
-    cfg = art.config
-    corpus = load_corpus(roots, val_fraction=cfg.val_fraction, max_file_bytes=cfg.max_file_bytes,
-                         max_line_chars=cfg.max_line_chars)
-    files = corpus.split("val")
-    if not files:
-        raise PyccError("the validation split is empty; add files or raise val_fraction")
+    files = validation_files(ModelArtifact.load(model_dir))
     partial = run_dir / "validation.partial"
     shutil.rmtree(partial, ignore_errors=True)
     for index, source in enumerate(files):

@@ -15,7 +15,7 @@ def tiny_texts(modules=SMALL_MODULES) -> list[str]:
 
 
 def train_tiny_tokenizer(vocab_size: int = TINY_VOCAB):
-    from pycodecomplete.ml.tokenizer import train_tokenizer
+    from pycodecomplete.corpus.tokenizer import train_tokenizer
 
     return train_tokenizer(tiny_texts(), vocab_size)
 
@@ -31,7 +31,7 @@ def tiny_gpt_config(tokenizer, **overrides):
 
 def write_keras_gpt_dir(path: Path, tokenizer, seed: int = 3, **overrides):
     """(keras model, config, path): random weights, larger than the init's, so that parity means something."""
-    from pycodecomplete.ml.gpt import build_gpt, export_weights, import_weights
+    from pycodecomplete.ml.gpt2.model import build_gpt, export_weights, import_weights
 
     config = tiny_gpt_config(tokenizer, **overrides)
     model = build_gpt(config)
@@ -57,7 +57,7 @@ def keras_next_logprobs(model, ids) -> np.ndarray:
 
 
 def random_gpt_weights(config, seed: int = 0) -> dict[str, np.ndarray]:
-    """numpy-random weights with the names and shapes of `ml.gpt.export_weights` (no TensorFlow)."""
+    """numpy-random weights with the names and shapes of `ml.gpt2.model.export_weights` (no TensorFlow)."""
     rng = np.random.default_rng(seed)
     d, h, v, p = config.gpt_width, config.gpt_heads, config.gpt_vocab_size, config.seq_len
     k = d // h

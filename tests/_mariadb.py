@@ -5,7 +5,7 @@ MariaDB is the real server on 127.0.0.1:3306 (user root, no password, database
 fail. Each test gets its own table prefix and drops its tables afterwards, so
 tests (and people) sharing the server never see each other's rows.
 
-Import the fixtures into a test module: `from _mariadb import db_url, store`.
+A pytest plugin (`tests/conftest.py` lists it in `pytest_plugins`): test modules use the fixtures by name.
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def kill_training_at_step(cmd: list[str], out: Path, step: int, timeout: float =
 
     import pytest
 
-    from pycodecomplete.ml.train import load_state
+    from pycodecomplete.ml.trainer import load_state
 
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
@@ -58,10 +58,11 @@ def train_on_two_logical_cpus(out: Path, corpus: Path, preset_name: str, overrid
 import json, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pycodecomplete.ml.train import train
+from pycodecomplete.ml.budget import Budget
+from pycodecomplete.ml.trainer import train
 from pycodecomplete.config import preset
 s = train({str(out)!r}, [{str(corpus)!r}], preset({preset_name!r}).with_overrides({overrides!r}),
-          max_steps={steps}, devices=["/cpu:0", "/cpu:1"], verbose=0)
+          Budget(max_steps={steps}), devices=["/cpu:0", "/cpu:1"], verbose=0)
 print(json.dumps({{k: s[k] for k in ("replicas", "global_batch", "strategy", "steps")}}))
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -1,11 +1,33 @@
-"""Shared fixtures. Each block is self-contained; add new fixtures, do not rename these.
+"""Shared fixtures, one place for all test files (session-scoped where they are read-only).
 
-Serving fixtures (engine, API, browser): model directories made without training.
+Helper modules that define fixtures are plugins (`pytest_plugins`), never imported
+by name into test files. Plain helpers (`_sources`, `_gpt`) are imported as modules.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
+pytest_plugins = ["_mariadb"]
+
+# ------------------------------------------------------------------ learning --
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A tiny corpus of 18 small stdlib modules (read-only: shared by the whole session)."""
+    from _sources import write_tiny_corpus
+
+    return write_tiny_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """A byte-level BPE of about 400 tokens trained on the tiny corpus's modules."""
+    from _gpt import train_tiny_tokenizer
+
+    return train_tiny_tokenizer()
+
 
 # ------------------------------------------------------------------ serving --
 
@@ -64,7 +86,7 @@ def keras_lstm_dir(tmp_path_factory):
     """(keras model, config, model dir): a 2-layer tiny Keras LSTM with random (not zero) biases."""
     from pycodecomplete.artifact import write_manifest, write_npz_atomic
     from pycodecomplete.config import preset
-    from pycodecomplete.ml.model import build_lstm, export_weights, import_weights
+    from pycodecomplete.ml.lstm.model import build_lstm, export_weights, import_weights
     from pycodecomplete.vocab import CharVocabulary
 
     config = preset("tiny").with_overrides({"lstm_layers": 2})

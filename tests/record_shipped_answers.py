@@ -46,11 +46,11 @@ def answers(engine) -> dict:
 
 
 def main() -> None:
-    from pycodecomplete.engine import CompletionEngine
+    from pycodecomplete.engine import load_engine
 
     record = {"prompts": PROMPTS, "generate": GENERATE, "models": {}}
     for name in ("default", "gpt2-cpu"):
-        engine = CompletionEngine.from_model_dir(HERE.parent / "trained-models" / name)
+        engine = load_engine(HERE.parent / "trained-models" / name)
         record["models"][name] = answers(engine)
     (HERE / "data" / "shipped_answers.json").write_text(json.dumps(record, indent=1) + "\n")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from pycodecomplete.engine.beam import Suggestion
+from pycodecomplete.engine.text import Suggestion
 
 HTML_SUGGESTION = "<img src=x onerror=alert(1)>"
 SNEAKY_SUGGESTION = "<img src=x onerror=\"window.__pwned=1\">"

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pycodecomplete.engine import CompletionEngine
+from pycodecomplete.engine import load_engine
 from pycodecomplete.errors import PyccError
 from webapp import create_app, engine_of
 
@@ -118,7 +118,7 @@ def test_document_requests_match_stateless_ones(client):
 
 
 def test_concurrent_requests_for_one_document(app):
-    fresh = CompletionEngine.from_model_dir(engine_of(app).artifact.path)
+    fresh = load_engine(engine_of(app).artifact.path)
     text = "class Point:\n    def __init__(self, x, y):\n        self.x = x\n"
     prefixes = [text[:k] for k in range(1, len(text))]
     expected = {p: [s.text for s in fresh.complete(p)] for p in prefixes[::3]}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from _mariadb import db_url, store, table_prefix  # noqa: F401  (fixtures)
 from git_fixtures import HangingServer, make_bare_repo, make_empty_bare_repo
 
 from pycodecomplete.errors import PyccError
@@ -149,7 +148,7 @@ def test_repositories_over_max_repo_mb_are_skipped_unseen(store, remotes, tmp_pa
     summary = clone_all(store, options(tmp_path, max_repo_mb=200), progress=False)
     assert summary["skipped"] == 1 and summary["cloned"] == 1
     good = store.get_repository("owner/good")
-    assert good["clone_status"] == SKIPPED and "--max-repo-mb" in good["last_error"]
+    assert good["clone_status"] == SKIPPED and "max_repo_mb" in good["last_error"]
     assert not (tmp_path / "clones" / "owner" / "good").exists()
 
 

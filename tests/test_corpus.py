@@ -1,7 +1,8 @@
 import pytest
 
 from pycodecomplete.errors import PyccError
-from pycodecomplete.ml.corpus import encode_stream, load_corpus, read_sources, split_of
+from pycodecomplete.corpus import load_corpus, read_sources, split_of
+from pycodecomplete.ml.lstm.data import encode_stream
 from pycodecomplete.vocab import CharVocabulary
 
 

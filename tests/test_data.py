@@ -3,7 +3,7 @@ import pytest
 
 from pycodecomplete.config import preset
 from pycodecomplete.errors import PyccError
-from pycodecomplete.ml import data
+from pycodecomplete.ml.lstm import data
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from pycodecomplete.engine import CompletionEngine, EngineSettings, boundary_rule
-from pycodecomplete.engine.beam import open_string_quote
+from pycodecomplete.engine import EngineSettings, boundary_rule, load_engine
+from pycodecomplete.engine.lstm import LSTMEngine
+from pycodecomplete.engine.text import open_string_quote
 from pycodecomplete.errors import PyccError
 from pycodecomplete.vocab import CHARS, CharVocabulary
 
@@ -44,7 +45,7 @@ RUNTIMES = ["onnx", "numpy"]
 @pytest.mark.parametrize("context", ["document", "window"])
 def test_next_char_probabilities_match_keras(keras_lstm_dir, context, runtime):
     model, config, path = keras_lstm_dir
-    engine = CompletionEngine.from_model_dir(path, {"context": context, "runtime": runtime})
+    engine = load_engine(path, {"context": context, "runtime": runtime})
     assert engine.stepper.runtime == runtime
     vocab = CharVocabulary()
     for text in TEXTS:
@@ -62,7 +63,7 @@ def test_next_char_probabilities_match_keras(keras_lstm_dir, context, runtime):
 def test_incremental_probabilities_match_keras_at_every_prefix(keras_lstm_dir, runtime):
     """Typing one character per request (the cached path) gives Keras's numbers at each step."""
     model, _, path = keras_lstm_dir
-    engine = CompletionEngine.from_model_dir(path, {"runtime": runtime})
+    engine = load_engine(path, {"runtime": runtime})
     ids = CharVocabulary().encode_document(SAMPLE)
     logits = np.asarray(model(ids[None].astype(np.int32), training=False), dtype=np.float64)[0]
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -77,13 +78,13 @@ def test_incremental_probabilities_match_keras_at_every_prefix(keras_lstm_dir, r
 def test_parity_for_the_last_char_objective(keras_lstm_dir):
     """A model trained with the original objective exports the same weights; the engine reads them alike."""
     from pycodecomplete.artifact import ModelArtifact
-    from pycodecomplete.ml.model import build_lstm, import_weights
+    from pycodecomplete.ml.lstm.model import build_lstm, import_weights
 
     _, config, path = keras_lstm_dir
     last_config = config.with_overrides({"objective": "last-char"})
     model = build_lstm(last_config)
     import_weights(model, last_config, ModelArtifact.load(path).weights())
-    engine = CompletionEngine.from_model_dir(path, {"context": "window"})
+    engine = load_engine(path, {"context": "window"})
     ids = CharVocabulary().encode_document(SAMPLE)[-100:]
     assert np.abs(np.exp(engine.next_logprobs(SAMPLE)) - np.exp(keras_log_probs(model, ids))).max() < 1e-4
 
@@ -92,7 +93,7 @@ def test_parity_for_the_last_char_objective(keras_lstm_dir):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_batched_step_matches_single_rows(random_model_dir, runtime):
-    engine = CompletionEngine.from_model_dir(random_model_dir, {"runtime": runtime})
+    engine = load_engine(random_model_dir, {"runtime": runtime})
     stepper = engine.stepper
     _, state, _ = stepper.advance(stepper.initial_state(), CharVocabulary().encode_document("def f"))
     ids = np.array([CHARS.index(c) for c in "(xa_ 1\n"])
@@ -106,7 +107,7 @@ def test_batched_step_matches_single_rows(random_model_dir, runtime):
 def test_large_batches_use_the_blocked_product(make_random_model_dir):
     """Units big enough for the row-blocked small-matrix path give the same numbers."""
     path = make_random_model_dir("tiny", lstm_units=256, lstm_layers=2)
-    stepper = CompletionEngine.from_model_dir(path, {"runtime": "numpy"}).stepper
+    stepper = load_engine(path, {"runtime": "numpy"}).stepper
     _, state, _ = stepper.advance(stepper.initial_state(), np.arange(20))
     ids = np.arange(5)
     batched, _ = stepper.step(stepper.select(state, np.zeros(5, int)), ids)
@@ -119,8 +120,8 @@ def test_the_runtimes_agree_on_batched_steps(make_random_model_dir):
     """ONNX Runtime's step and numpy's give the same logits and states, batch by batch
     (the engine sends single rows to numpy and beams to ONNX Runtime: both must agree)."""
     path = make_random_model_dir("tiny", lstm_units=256, lstm_layers=2)
-    onnx = CompletionEngine.from_model_dir(path, {"runtime": "onnx", "threads": 2}).stepper
-    numpy_ = CompletionEngine.from_model_dir(path, {"runtime": "numpy"}).stepper
+    onnx = load_engine(path, {"runtime": "onnx", "threads": 2}).stepper
+    numpy_ = load_engine(path, {"runtime": "numpy"}).stepper
     _, state, _ = numpy_.advance(numpy_.initial_state(), np.arange(30) % 100)
     for batch in (1, 2, 5, 10):
         ids = np.arange(batch) * 7 % 100
@@ -136,9 +137,9 @@ def test_the_runtimes_agree_on_batched_steps(make_random_model_dir):
 # and this test process has built many.
 FORK_CHECK = """
 import json, os, sys, time
-from pycodecomplete.engine import CompletionEngine
+from pycodecomplete.engine import load_engine
 model_dir, warm_parent, text = sys.argv[1], sys.argv[2] == "warm", sys.argv[3]
-engine = CompletionEngine.from_model_dir(model_dir, {"runtime": "onnx", "threads": 2})
+engine = load_engine(model_dir, {"runtime": "onnx", "threads": 2})
 if warm_parent:
     engine.warm()
 read, write = os.pipe()
@@ -189,7 +190,7 @@ def test_bad_weights_are_a_clear_error(make_random_model_dir):
 
     write_npz_atomic(path / "weights.npz", {"lstm_0/kernel": np.zeros((3, 3), np.float32)})
     with pytest.raises(PyccError, match="weights.npz"):
-        CompletionEngine.from_model_dir(path)
+        load_engine(path)
 
 
 # -------------------------------------------------- beam search, boundaries --
@@ -251,8 +252,8 @@ class ScriptedStepper:
 SCRIPT = "import numpy as np\nname = 'hello world'\nprint(name.upper())\n"
 
 
-def scripted_engine(**settings) -> CompletionEngine:
-    return CompletionEngine(ScriptedStepper(SCRIPT), name="scripted", settings=EngineSettings(**settings))
+def scripted_engine(**settings) -> LSTMEngine:
+    return LSTMEngine(ScriptedStepper(SCRIPT), name="scripted", settings=EngineSettings(**settings))
 
 
 def texts(suggestions):
@@ -290,8 +291,8 @@ def test_suggestions_are_ranked_distinct_and_deterministic():
 
 
 def test_random_model_beam_is_deterministic(random_model_dir):
-    a = CompletionEngine.from_model_dir(random_model_dir)
-    b = CompletionEngine.from_model_dir(random_model_dir)
+    a = load_engine(random_model_dir)
+    b = load_engine(random_model_dir)
     for text in ("import o", "def f(x):\n    return ", "x = 'ab", ""):
         got = a.complete(text, n=7)
         assert texts(got) == texts(b.complete(text, n=7))
@@ -300,7 +301,7 @@ def test_random_model_beam_is_deterministic(random_model_dir):
 
 
 def test_max_chars_is_never_exceeded(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
+    engine = load_engine(random_model_dir)
     for limit in (1, 3, 12):
         for text in ("import ", "x = ", "y = 'abc"):
             assert all(1 <= len(s.text) <= limit for s in engine.complete(text, n=5, max_chars=limit))
@@ -329,15 +330,15 @@ def test_boundary_rule_kinds(text, kind):
 
 
 def test_escaped_quote_does_not_close_the_string():
-    engine = CompletionEngine(ScriptedStepper("s = 'it\\'s'\n"), settings=EngineSettings())
+    engine = LSTMEngine(ScriptedStepper("s = 'it\\'s'\n"), settings=EngineSettings())
     assert engine.complete("s = 'it\\", n=1)[0].text == "'s'"
 
 
 # ------------------------------------------------------------ incremental --
 
 def test_incremental_state_equals_full_recompute(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
-    fresh = CompletionEngine.from_model_dir(random_model_dir)
+    engine = load_engine(random_model_dir)
+    fresh = load_engine(random_model_dir)
     edits = [SAMPLE[:k] for k in range(0, 80, 7)] + [SAMPLE[:50], SAMPLE[:50] + "xyz", SAMPLE[:33],
                                                        SAMPLE, SAMPLE[:-1], "other text", SAMPLE]
     for text in edits:
@@ -354,7 +355,7 @@ def test_incremental_state_equals_full_recompute(random_model_dir):
 
 def test_only_new_characters_are_stepped():
     stepper = ScriptedStepper(SCRIPT)
-    engine = CompletionEngine(stepper, settings=EngineSettings())
+    engine = LSTMEngine(stepper, settings=EngineSettings())
     engine.next_logprobs("import numpy", document="d")
     stepped = []
     original = stepper.step
@@ -387,7 +388,7 @@ def test_typing_the_predicted_text_reuses_the_beam_tree():
 
 
 def test_window_mode_uses_the_last_characters():
-    engine = CompletionEngine(ScriptedStepper(SCRIPT), settings=EngineSettings(context="window", window=100))
+    engine = LSTMEngine(ScriptedStepper(SCRIPT), settings=EngineSettings(context="window", window=100))
     long_prefix = "#" * 500 + "\n"
     assert engine._context(long_prefix + "import ") == CharVocabulary().encode(
         (long_prefix + "import ")[-100:]).tobytes()
@@ -396,7 +397,7 @@ def test_window_mode_uses_the_last_characters():
 
 
 def test_long_documents_are_read_from_a_line_start_and_stay_incremental(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir, {"document_chars": 200})
+    engine = load_engine(random_model_dir, {"document_chars": 200})
     text = "".join(f"line_{k} = {k} * 2\n" for k in range(100))  # about 1,500 characters
     context = engine._context(text)
     assert 100 <= len(context) <= 200
@@ -413,14 +414,14 @@ def test_long_documents_are_read_from_a_line_start_and_stay_incremental(random_m
 
 def fresh_log_probs(stepper, text):
     logits, _, _ = stepper.advance(stepper.initial_state(), CharVocabulary().encode(text))
-    from pycodecomplete.engine.beam import log_softmax
+    from pycodecomplete.engine.numeric import log_softmax
     return log_softmax(logits)
 
 
 # ------------------------------------------------------------------- cache --
 
 def test_cache_keeps_at_most_max_documents(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir, {"cache_documents": 3})
+    engine = load_engine(random_model_dir, {"cache_documents": 3})
     for k in range(10):
         engine.complete(f"x{k} = ", n=2, document=f"doc{k}")
         assert len(engine.cache) <= 3
@@ -431,10 +432,10 @@ def test_cache_keeps_at_most_max_documents(random_model_dir):
 
 
 def test_cache_stays_within_its_byte_limit(random_model_dir):
-    probe = CompletionEngine.from_model_dir(random_model_dir)
+    probe = load_engine(random_model_dir)
     probe.complete(SAMPLE[:60], document="probe")
     limit = int(probe.cache.nbytes * 3.5)
-    engine = CompletionEngine.from_model_dir(random_model_dir, {"cache_bytes": limit})
+    engine = load_engine(random_model_dir, {"cache_bytes": limit})
     for k in range(30):
         engine.complete(SAMPLE[: 20 + 3 * k], document=f"doc{k}")
         assert engine.cache.nbytes <= limit
@@ -442,8 +443,8 @@ def test_cache_stays_within_its_byte_limit(random_model_dir):
 
 
 def test_concurrent_requests_for_one_document_do_not_corrupt_it(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
-    fresh = CompletionEngine.from_model_dir(random_model_dir)
+    engine = load_engine(random_model_dir)
+    fresh = load_engine(random_model_dir)
     prefixes = [SAMPLE[:k] for k in range(1, len(SAMPLE), 5)]
     expected = {p: fresh.next_logprobs(p) for p in prefixes}
     errors = []
@@ -468,20 +469,35 @@ def test_concurrent_requests_for_one_document_do_not_corrupt_it(random_model_dir
 # ---------------------------------------------------------------- generate --
 
 def test_generate_is_reproducible_with_a_seed(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
+    engine = load_engine(random_model_dir)
     a = "".join(engine.generate("def ", chars=60, temperature=0.8, seed=3))
     b = "".join(engine.generate("def ", chars=60, temperature=0.8, seed=3))
     c = "".join(engine.generate("def ", chars=60, temperature=0.8, seed=4))
     assert a == b and a != c and len(a) <= 60
     assert not set(a) & set("\x0b\x0c\r")
-    greedy = "".join(CompletionEngine(ScriptedStepper(SCRIPT)).generate("import ", chars=11, temperature=0))
+    greedy = "".join(LSTMEngine(ScriptedStepper(SCRIPT)).generate("import ", chars=11, temperature=0))
     assert greedy == "numpy as np"
 
 
 def test_serving_never_imports_tensorflow(random_model_dir):
     code = (
-        "import sys; from pycodecomplete.engine import CompletionEngine; import webapp, pycodecomplete.cli;"
-        f"e = CompletionEngine.from_model_dir({str(random_model_dir)!r}); e.complete('import o');"
+        "import sys; from pycodecomplete.engine import load_engine; import webapp, pycodecomplete.cli;"
+        f"e = load_engine({str(random_model_dir)!r}); e.complete('import o');"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; print(bad); assert not bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_shipped_lstm_completes_the_dunder_init():
+    """Through the CLI, in a fresh interpreter: `def __in` -> `it__`."""
+    from pycodecomplete.artifact import ModelArtifact
+    from pycodecomplete.paths import shipped_model_dir
+
+    shipped = ModelArtifact.load(shipped_model_dir())
+    assert shipped.config.arch == "lstm"
+    assert shipped.weights()["output/kernel"].shape == (shipped.config.lstm_units, 100)
+    proc = subprocess.run([sys.executable, "-m", "pycodecomplete", "complete", "--json", "--n", "5",
+                           "--model", str(shipped.path), "class Foo:\n    def __in"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "it__" in [s["text"] for s in json.loads(proc.stdout)["suggestions"]]

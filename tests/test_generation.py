@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pycodecomplete.engine import CompletionEngine
+from pycodecomplete.engine import load_engine
 from pycodecomplete.engine.generation import GenerationOptions, banned_by_ngrams, sample_id
 from pycodecomplete.errors import PyccError
 
 
 def test_lstm_generation_with_top_k_top_p_and_a_seed(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
+    engine = load_engine(random_model_dir)
     kwargs = dict(chars=60, temperature=0.9, top_k=10, top_p=0.9)
     a = "".join(engine.generate("def ", seed=3, **kwargs))
     assert a == "".join(engine.generate("def ", seed=3, **kwargs)) != "".join(engine.generate("def ", seed=4, **kwargs))
@@ -18,7 +18,7 @@ def test_lstm_generation_with_top_k_top_p_and_a_seed(random_model_dir):
 
 
 def test_lstm_beam_generation_has_no_repeated_ngrams(random_model_dir):
-    engine = CompletionEngine.from_model_dir(random_model_dir)
+    engine = load_engine(random_model_dir)
     text = "".join(engine.generate("import ", chars=80, beams=10, no_repeat_ngram=5, max_length=80))
     assert text == "".join(engine.generate("import ", chars=80, beams=10, no_repeat_ngram=5, max_length=80))
     whole = "\x0bimport " + text  # the LSTM's tokens are characters, the document starts after the boundary

@@ -9,14 +9,8 @@ import tokenize
 import pytest
 
 from pycodecomplete.cli import main
-from pycodecomplete.ml.gpt import weight_names
+from pycodecomplete.ml.gpt2.model import weight_names
 from _gpt import random_gpt_weights, tiny_gpt_config, train_tiny_tokenizer, write_random_gpt_dir
-from _sources import write_tiny_corpus
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +52,7 @@ def test_tokenizer_bad_input(capsys, corpus, tmp_path):
 
 
 def test_preprocess_writes_a_corpus_with_the_same_split(capsys, corpus, tmp_path):
-    from pycodecomplete.ml.corpus import load_corpus
+    from pycodecomplete.corpus import load_corpus
 
     out = tmp_path / "clean"
     code, printed, _ = run(capsys, "preprocess", corpus, "--out", out, "--json")

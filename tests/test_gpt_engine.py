@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from pycodecomplete.bpe import SEPARATOR_ID
-from pycodecomplete.engine import CompletionEngine
-from pycodecomplete.engine.gpt import GPTCompletionEngine
-from _gpt import keras_next_logprobs, train_tiny_tokenizer, write_keras_gpt_dir
+from pycodecomplete.engine import load_engine
+from pycodecomplete.engine.gpt2 import GPTEngine
+from _gpt import keras_next_logprobs, write_keras_gpt_dir
 
 SAMPLE = (
     "import os\n\n\ndef read_config(path):\n    \"\"\"Read a config file.\"\"\"\n"
@@ -22,24 +22,19 @@ TEXTS = ["", "i", "import nu", "import numpy as np\n", SAMPLE, SAMPLE * 4,  # lo
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return train_tiny_tokenizer()
-
-
-@pytest.fixture(scope="module")
 def keras_gpt(tokenizer, tmp_path_factory):
     return write_keras_gpt_dir(tmp_path_factory.mktemp("keras-gpt"), tokenizer)
 
 
 @pytest.fixture(scope="module")
 def engine(keras_gpt):
-    return CompletionEngine.from_model_dir(keras_gpt[2])
+    return load_engine(keras_gpt[2])
 
 
 # ------------------------------------------------------------------ parity --
 
 def test_the_engine_dispatches_gpt_model_dirs(engine):
-    assert isinstance(engine, GPTCompletionEngine)
+    assert isinstance(engine, GPTEngine)
     assert engine.info()["family"] == "gpt2"
 
 
@@ -53,7 +48,7 @@ def test_next_token_probabilities_match_keras(keras_gpt, engine, tokenizer, text
     assert abs(np.exp(logp).sum() - 1) < 1e-6
     if text and len(tokenizer.encode(text.replace("\r\n", "\n"))) + 2 <= engine.stepper.max_positions:
         assert ids[0] == SEPARATOR_ID  # the document starts after the file separator, as in training
-        context = b"".join(engine.token_bytes[i] for i in ids) + healed
+        context = b"".join(engine.tokens.token_bytes[i] for i in ids) + healed
         assert context.decode("utf-8") == text.replace("\r\n", "\n")  # nothing lost but the healed token
 
 
@@ -62,7 +57,7 @@ def test_healing_takes_back_the_last_word(engine, tokenizer):
         ids, _, healed = engine.next_token_logprobs(text)
         word = text[tokenizer.last_word_start(text):].encode()
         assert word.endswith(healed) and (healed == word or len(tokenizer.encode(text)) - len(ids) + 1 == 4)
-        assert b"".join(engine.token_bytes[i] for i in ids[1:]) + healed == text.encode()
+        assert b"".join(engine.tokens.token_bytes[i] for i in ids[1:]) + healed == text.encode()
 
 
 def test_scores_are_probabilities_given_the_text(engine):
@@ -72,8 +67,8 @@ def test_scores_are_probabilities_given_the_text(engine):
     stepper = engine.stepper
 
     def mass(state, logp, rest):  # brute force over every tokenization of `rest`
-        total = sum(np.exp(logp[t]) for t, b in enumerate(engine.token_bytes) if b and b.startswith(rest))
-        for t, b in enumerate(engine.token_bytes):
+        total = sum(np.exp(logp[t]) for t, b in enumerate(engine.tokens.token_bytes) if b and b.startswith(rest))
+        for t, b in enumerate(engine.tokens.token_bytes):
             if b and len(b) < len(rest) and rest.startswith(b):
                 logits, child, _ = stepper.advance(state, [t])
                 total += np.exp(logp[t]) * mass(child, np.log(np.exp(logits - logits.max()) /
@@ -84,20 +79,20 @@ def test_scores_are_probabilities_given_the_text(engine):
     logp = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
     expected = mass(state, logp, healed)
     root = {(): (logp.astype(np.float32), state)}
-    assert np.isclose(np.exp(engine._healed_logmass(dict(root), root, healed)), expected, rtol=1e-4)
+    assert np.isclose(np.exp(engine.tokens._healed_logmass(dict(root), root, healed)), expected, rtol=1e-4)
     suggestions = engine.complete(text, n=5)
     assert sum(s.score for s in suggestions) <= 1.0 + 1e-6
 
 
 def test_healing_masks_match_their_definition(engine):
     for pending in (b" nu", b"\n   ", b"re", b"x", b"\xc3", b"zzzq", b" return"):
-        brute = [bool(b) and (b.startswith(pending) or pending.startswith(b)) for b in engine.token_bytes]
-        assert engine._heal_mask(pending).tolist() == brute
+        brute = [bool(b) and (b.startswith(pending) or pending.startswith(b)) for b in engine.tokens.token_bytes]
+        assert engine.tokens.heal_mask(pending).tolist() == brute
 
 
 def test_long_documents_are_cut_at_a_line_start(engine, tokenizer):
     ids, _, healed = engine.next_token_logprobs(SAMPLE * 4)
-    context = (b"".join(engine.token_bytes[i] for i in ids) + healed).decode()
+    context = (b"".join(engine.tokens.token_bytes[i] for i in ids) + healed).decode()
     assert ids[0] != SEPARATOR_ID and (SAMPLE * 4).endswith(context)
     assert (SAMPLE * 4)[-len(context) - 1] == "\n"
 
@@ -240,10 +235,33 @@ def test_the_api_serves_a_gpt_model_dir(keras_gpt):
 
 
 def test_serving_a_gpt_model_never_imports_tensorflow(keras_gpt):
-    script = ("import sys, json\nfrom pycodecomplete.engine import CompletionEngine\n"
-              f"e = CompletionEngine.from_model_dir({str(keras_gpt[2])!r})\n"
+    script = ("import sys, json\nfrom pycodecomplete.engine import load_engine\n"
+              f"e = load_engine({str(keras_gpt[2])!r})\n"
               "s = e.complete('import os\\nx = os.pa')\n"
               "print(json.dumps({'tf': 'tensorflow' in sys.modules or 'keras' in sys.modules, 'n': len(s)}))")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"tf": False, "n": 5}
+
+
+def test_the_shipped_gpt_heals_the_last_word():
+    """`except Imp` is ` I`+`mp` in tokens; the engine takes both back and finds ` ImportError`."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pycodecomplete.artifact import ModelArtifact
+    from pycodecomplete.bpe import BPETokenizer
+
+    model = Path(__file__).resolve().parent.parent / "trained-models" / "gpt2-cpu"
+    shipped = ModelArtifact.load(model)
+    assert shipped.manifest["vocabulary"]["kind"] == "bpe"
+    assert BPETokenizer.from_artifact(shipped).vocab_size == shipped.config.gpt_vocab_size
+    proc = subprocess.run([sys.executable, "-m", "pycodecomplete", "complete", "--json", "--n", "5",
+                           "--model", str(model), "try:\n    import json\nexcept Imp"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    suggestions = json.loads(proc.stdout)["suggestions"]
+    assert suggestions[0]["text"] == "ortError" and suggestions[0]["score"] > 0.5
+    assert "it__" in [s.text for s in load_engine(model).complete("class Foo:\n    def __in")]

@@ -13,26 +13,22 @@ import pytest
 from pycodecomplete import artifact
 from pycodecomplete.bpe import PAD_ID, SEPARATOR_ID, BPETokenizer
 from pycodecomplete.config import preset
-from pycodecomplete.ml import gpt
-from pycodecomplete.ml.corpus import SourceFile
-from pycodecomplete.ml.train import load_state, train
+from pycodecomplete.ml.gpt2 import data as gpt_data, model as gpt_model, scoring as gpt_scoring
+from pycodecomplete.corpus import SourceFile
+from pycodecomplete.ml.budget import Budget
+from pycodecomplete.ml.trainer import load_state, train
 from _gpt import tiny_texts, train_tiny_tokenizer
-from _sources import kill_training_at_step, train_on_two_logical_cpus, write_tiny_corpus
+from _sources import kill_training_at_step, train_on_two_logical_cpus
 
 pytestmark = pytest.mark.slow
 TINY = ["val_fraction=0.2", "steps_per_epoch=10", "gpt_vocab_size=300"]
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("corpus"))
-
-
-@pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
     """A gpt2-tiny model trained for 30 steps without interruption."""
     out = tmp_path_factory.mktemp("gpt") / "model"
-    summary = train(out, [corpus], preset("gpt2-tiny").with_overrides(TINY), max_steps=30, verbose=0)
+    summary = train(out, [corpus], preset("gpt2-tiny").with_overrides(TINY), Budget(max_steps=30), verbose=0)
     return out, summary
 
 
@@ -44,7 +40,7 @@ def read_csv(path):
 def test_samples_start_at_file_or_line_starts_and_decode_back():
     tokenizer = train_tiny_tokenizer()
     files = [SourceFile("r", f"{i}.py", t, "train") for i, t in enumerate(tiny_texts()[:4])]
-    samples = gpt.pack_samples(files, tokenizer, 64)
+    samples = gpt_data.pack_samples(files, tokenizer, 64)
     assert samples.rows.shape[1] == 65 and samples.fill() > 0.6
     pieces = []
     for row, length in zip(samples.rows, samples.lengths):
@@ -56,8 +52,8 @@ def test_samples_start_at_file_or_line_starts_and_decode_back():
     assert "".join(pieces) == "".join(f.text for f in files)
     assert int((samples.rows == SEPARATOR_ID).sum()) == len(files)
     # Evaluation: windows fit the model and score every token of the file exactly once.
-    windows = list(gpt.scoring_windows(files[0].text, tokenizer, 64))
-    units = gpt.file_units(files[0].text, tokenizer, 32)
+    windows = list(gpt_scoring.scoring_windows(files[0].text, tokenizer, 64))
+    units = gpt_data.file_units(files[0].text, tokenizer, 32)
     assert all(len(window) <= 65 for window, _ in windows) and len(windows) == len(units) > 3
     scored = [window[first + 1:] for window, first in windows]
     assert [list(s) for s in scored] == [list(units[0][1:])] + [list(u) for u in units[1:]]
@@ -76,7 +72,7 @@ def test_a_tiny_gpt_trains_and_its_loss_falls(trained):
     assert art.config.arch == "gpt2" and art.manifest["vocabulary"]["kind"] == "bpe"
     tokenizer = BPETokenizer.from_artifact(art)  # checked against the manifest's sha256
     assert tokenizer.vocab_size == art.config.gpt_vocab_size == 300
-    assert set(art.weights()) == set(gpt.weight_names(art.config))
+    assert set(art.weights()) == set(gpt_model.weight_names(art.config))
     metrics = art.metrics()
     assert "val_bits_per_token" in metrics and "val_bpc" not in metrics  # per token, not per character
 
@@ -84,8 +80,8 @@ def test_a_tiny_gpt_trains_and_its_loss_falls(trained):
 def test_exported_weights_reload_into_keras(trained):
     out, _ = trained
     art = artifact.ModelArtifact.load(out)
-    model = gpt.load_keras_model(art)
-    again = gpt.export_weights(model, art.config)
+    model = gpt_scoring.load_keras_model(art)
+    again = gpt_model.export_weights(model, art.config)
     for name, array in art.weights().items():
         assert np.array_equal(again[name], array)
 
@@ -108,10 +104,10 @@ def test_resume_is_exact_and_keeps_the_tokenizer(trained, corpus, tmp_path):
     """20 steps, then a second command to 30: the same numbers as 30 steps in one go."""
     reference, _ = trained
     out = tmp_path / "model"
-    train(out, [corpus], preset("gpt2-tiny").with_overrides(TINY), max_steps=20, verbose=0)
+    train(out, [corpus], preset("gpt2-tiny").with_overrides(TINY), Budget(max_steps=20), verbose=0)
     tokenizer_bytes = (out / "tokenizer.json").read_bytes()
     assert load_state(out)["checkpoint"] == "ckpt-20.keras"
-    train(out, [corpus], preset("gpt2-tiny").with_overrides(TINY), max_steps=30, verbose=0)
+    train(out, [corpus], preset("gpt2-tiny").with_overrides(TINY), Budget(max_steps=30), verbose=0)
     assert (out / "tokenizer.json").read_bytes() == tokenizer_bytes  # reused, not retrained
     resumed, straight = read_csv(out / "metrics.csv"), read_csv(reference / "metrics.csv")
     assert [r["step"] for r in resumed] == ["10", "20", "30"]

@@ -42,7 +42,7 @@ def test_corpus_command_prints_stats(tmp_path):
      "fewer than one training window"),
     (lambda p: None, ["train", "--out", "{p}/m", "--preset", "huge"], "invalid choice: 'huge'"),
     (lambda p: None, ["train", "--out", "{p}/m", "--set", "lstm_width=3"], "unknown key 'lstm_width'"),
-    (lambda p: None, ["train", "--out", "{p}/m", "--max-steps", "0"], "budgets must be positive"),
+    (lambda p: None, ["train", "--out", "{p}/m", "--max-steps", "0"], "--max-steps must be at least 1"),
     (lambda p: None, ["evaluate", "--model", "{p}/nope"], "does not exist"),
 ])
 def test_bad_input(tmp_path, make, args, message):

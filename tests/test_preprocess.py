@@ -6,12 +6,11 @@ import io
 import re
 import tokenize
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pycodecomplete.ml.preprocess import chunk_text, parses, split_lines, strip_comments
-from _gpt import tiny_texts, train_tiny_tokenizer
+from pycodecomplete.corpus.preprocess import chunk_text, parses, split_lines, strip_comments
+from _gpt import tiny_texts
 
 # ------------------------------------------------------------------ programs --
 # Random programs built from pieces that are hard for a regex: '#' in every kind
@@ -211,11 +210,6 @@ def _check_chunks(text: str, chunks: list[str], max_tokens: int, count) -> None:
        st.sampled_from([_char_count, _word_count]))
 def test_chunks_concatenate_back_and_fit(text, max_tokens, count):
     _check_chunks(text, chunk_text(text, max_tokens, count), max_tokens, count)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tiny_tokenizer()
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -103,7 +103,7 @@ def test_wrong_token_is_one_line_and_not_shown(capsys, sqlite_url, tmp_path):
 
 @pytest.mark.parametrize("argv, expected", [
     (["--workers", "0"], "--workers must be at least 1"),
-    (["--timeout", "-1"], "the clone timeout must be positive"),
+    (["--timeout", "-1"], "--timeout must be positive"),
     (["--max-file-kb", "0"], "must be positive"),
     (["--limit", "0"], "--limit must be at least 1"),
     (["--db", "sqlite+nosuchdriver:///x"], "no driver"),

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _mariadb import db_url, store, table_prefix  # noqa: F401  (fixtures)
 from fake_github import FakeClock, FakeGitHub, FakeRepo, spread_repos
 
-from pycodecomplete.errors import PyccError
+from pycodecomplete.errors import OptionError, PyccError
 from pycodecomplete.scraping.github import GitHubClient
 from pycodecomplete.scraping.scrape import ScrapeRequest, Scraper, halve
 from pycodecomplete.scraping.store import SLICE_CAPPED, SLICE_DONE, SLICE_PENDING, SLICE_SPLIT
@@ -171,7 +170,7 @@ def test_bad_requests(store):
     with FakeGitHub([], token=TOKEN, clock=clock) as srv:
         with pytest.raises(PyccError, match="is after"):
             run_scrape(srv, store, clock, created_from=TO, created_to=FROM)
-        with pytest.raises(PyccError, match="--limit"):
+        with pytest.raises(OptionError, match="limit must be at least 1"):
             run_scrape(srv, store, clock, limit=0)
     assert ScrapeRequest(FROM, TO, query="x stars:>5", min_stars=1000).base_query() == "x stars:>5"
     assert ScrapeRequest(FROM, TO, min_stars=None).base_query() == "language:Python"

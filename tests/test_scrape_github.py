@@ -144,7 +144,7 @@ def test_bad_token_is_refused_at_once(server, clock):
 
 
 def test_missing_token():
-    with pytest.raises(GitHubError, match="GITHUB_TOKEN"):
+    with pytest.raises(GitHubError, match="a GitHub token is needed"):
         GitHubClient("", "http://127.0.0.1:1/graphql")
 
 

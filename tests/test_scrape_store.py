@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
-from _mariadb import db_url, store, table_prefix  # noqa: F401  (fixtures)
 
 from pycodecomplete.errors import PyccError
 from pycodecomplete.scraping.store import (CLONED, FAILED, PENDING, SLICE_DONE, SLICE_PENDING, SLICE_SPLIT,

@@ -9,13 +9,8 @@ from hypothesis import strategies as st
 
 from pycodecomplete.bpe import PAD_ID, SEPARATOR, SEPARATOR_ID, SPECIAL_TOKENS, BPETokenizer
 from pycodecomplete.errors import PyccError
-from pycodecomplete.ml.tokenizer import compression, round_trip_failures, train_tokenizer
-from _gpt import tiny_texts, train_tiny_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return train_tiny_tokenizer()
+from pycodecomplete.corpus.tokenizer import compression, round_trip_failures, train_tokenizer
+from _gpt import tiny_texts
 
 
 def test_special_tokens_have_fixed_ids_in_order(tokenizer):

@@ -7,17 +7,13 @@ import pytest
 
 from pycodecomplete import artifact
 from pycodecomplete.ml.evaluate import evaluate
-from pycodecomplete.ml.train import load_state, train
+from pycodecomplete.ml.budget import Budget
+from pycodecomplete.ml.trainer import load_state, train
 from pycodecomplete.config import preset
-from _sources import kill_training_at_step, train_on_two_logical_cpus, write_tiny_corpus
+from _sources import kill_training_at_step, train_on_two_logical_cpus
 
 pytestmark = pytest.mark.slow
 TINY = ["val_fraction=0.2", "steps_per_epoch=10"]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_tiny_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def read_csv(path):
@@ -27,7 +23,7 @@ def read_csv(path):
 
 def test_train_loss_falls_and_evaluate_reports(tmp_path, corpus):
     out = tmp_path / "model"
-    summary = train(out, [corpus], preset("tiny").with_overrides(TINY), max_steps=60, verbose=0)
+    summary = train(out, [corpus], preset("tiny").with_overrides(TINY), Budget(max_steps=60), verbose=0)
     rows = read_csv(out / "metrics.csv")
     assert [int(r["step"]) for r in rows] == [10, 20, 30, 40, 50, 60]
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) - 0.3
@@ -44,7 +40,7 @@ def test_train_loss_falls_and_evaluate_reports(tmp_path, corpus):
     assert 0 < result["top1"] <= result["top5"] <= 1
     assert 0.5 < result["bpc"] < 6.65  # below the uniform 100-way guess (log2 100 = 6.64)
     # A second identical command has nothing left to do.
-    train(out, [corpus], preset("tiny").with_overrides(TINY), max_steps=60, verbose=0)
+    train(out, [corpus], preset("tiny").with_overrides(TINY), Budget(max_steps=60), verbose=0)
     assert len(read_csv(out / "metrics.csv")) == 6
 
 
@@ -76,7 +72,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, corpus):
 
 def test_stateful_truncated_bptt_trains(tmp_path, corpus):
     out = tmp_path / "model"
-    train(out, [corpus], preset("tiny").with_overrides(TINY + ["stateful=true"]), max_steps=30, verbose=0)
+    train(out, [corpus], preset("tiny").with_overrides(TINY + ["stateful=true"]), Budget(max_steps=30), verbose=0)
     rows = read_csv(out / "metrics.csv")
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     assert artifact.ModelArtifact.load(out).config.stateful

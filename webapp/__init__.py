@@ -11,7 +11,7 @@ Settings:
 
 * ``MODEL_DIR``: the model directory; None serves the default model
   (`pycodecomplete.paths.resolve_default_model`).
-* ``ENGINE_SETTINGS``: `pycodecomplete.engine.EngineSettings` fields, e.g.
+* ``ENGINE_SETTINGS``: the model family's engine settings (`pycodecomplete.engine.settings`), e.g.
   ``{"context": "window", "beam_width": 8}``.
 * ``ENGINE``: a ready engine object (tests); ``ENGINE_FACTORY``: ``"module:function"``
   that returns one from the app config (another model family, or a stub in tests).
@@ -28,9 +28,11 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from pycodecomplete.errors import PyccError
+from webapp import api, editor
+from webapp.extensions import EXTENSION, engine_of
 
 log = logging.getLogger(__name__)
-EXTENSION = "pycodecomplete"
+__all__ = ["create_app", "engine_of"]
 
 DEFAULTS = dict(
     MODEL_DIR=None,
@@ -55,8 +57,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = app.config["JSON_SORT_KEYS"]
     app.extensions[EXTENSION] = _load_engine(app)
 
-    from webapp import api, editor
-
     app.register_blueprint(api.bp)
     app.register_blueprint(editor.bp)
     _register_error_handlers(app)
@@ -75,10 +75,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def engine_of(app: Flask):
-    return app.extensions[EXTENSION]
-
-
 def _load_engine(app: Flask):
     config = app.config
     if config["ENGINE"] is not None:
@@ -90,14 +86,10 @@ def _load_engine(app: Flask):
         except (ImportError, AttributeError) as exc:
             raise PyccError(f"ENGINE_FACTORY {config['ENGINE_FACTORY']!r}: {exc}") from None
         return factory(config)
-    from pycodecomplete.engine import CompletionEngine
+    from pycodecomplete.engine import load_engine
+    from pycodecomplete.paths import resolve_default_model
 
-    model_dir = config["MODEL_DIR"]
-    if not model_dir:
-        from pycodecomplete.paths import resolve_default_model
-
-        model_dir = resolve_default_model()
-    return CompletionEngine.from_model_dir(model_dir, config["ENGINE_SETTINGS"])
+    return load_engine(config["MODEL_DIR"] or resolve_default_model(), config["ENGINE_SETTINGS"])
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from webapp import engine_of
+from webapp.extensions import engine_of
 from webapp.openapi import FIELDS, openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, url_for
 
-from webapp import engine_of
+from webapp.extensions import engine_of
 
 bp = Blueprint("editor", __name__)
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from pycodecomplete import __version__
+from pycodecomplete.engine.request import MAX_CHARS_RANGE, N_RANGE
 
 # The fields of POST /api/complete: the validator in `webapp.api` reads its limits here.
 FIELDS = {
     "text": {"type": "string", "description": "The code before the cursor. Any Unicode is accepted; "
              "characters outside the model's vocabulary are mapped to close ASCII ones."},
-    "n": {"type": "integer", "minimum": 1, "maximum": 10, "default": 5,
+    "n": {"type": "integer", "minimum": N_RANGE[0], "maximum": N_RANGE[1], "default": 5,
           "description": "How many suggestions to return at most."},
-    "max_chars": {"type": "integer", "minimum": 1, "maximum": 200,
+    "max_chars": {"type": "integer", "minimum": MAX_CHARS_RANGE[0], "maximum": MAX_CHARS_RANGE[1],
                   "description": "Longest suggestion, in characters."},
     "document": {"type": ["string", "null"], "minLength": 1, "maxLength": 200,
                  "description": "An id for the document being edited. Requests with the same id reuse "

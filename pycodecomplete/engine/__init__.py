@@ -1,17 +1,32 @@
-"""Inference without TensorFlow: load a model directory, step it, beam-search suggestions.
+"""Inference without TensorFlow: load a model directory, complete, generate.
 
-`CompletionEngine` is the entry point (`CompletionEngine.from_model_dir(path)`);
-`stepper` holds the numpy model runners behind the small `Stepper` interface,
-`beam` the boundary rules and the search, `cache` the per-document LRU state.
+`load_engine(path, settings)` is the one entry point: it reads the directory's
+config, finds the family's engine through `pycodecomplete.families`, and builds it
+with that family's settings. `Engine` (`engine.base`) is what every family's engine
+is; `engine.text` holds the text rules they share, `engine.cache` the per-document
+LRU state, `engine.generation` sampling and beam-search generation.
 """
-from pycodecomplete.engine.beam import Suggestion, boundary_rule
-from pycodecomplete.engine.completion import CONTEXTS, CompletionEngine, EngineSettings, load_stepper
-from pycodecomplete.engine.stepper import LSTMStepper, Stepper
+from __future__ import annotations
 
-__all__ = ["CONTEXTS", "CompletionEngine", "EngineSettings", "LSTMStepper", "Stepper", "Suggestion",
-           "boundary_rule", "load_stepper"]
+import logging
+
+from pycodecomplete.engine.base import Engine
+from pycodecomplete.engine.request import CompletionRequest
+from pycodecomplete.engine.settings import EngineSettings
+from pycodecomplete.engine.text import Suggestion, boundary_rule
+
+log = logging.getLogger(__name__)
 
 
-def load_engine(path, settings=None):
-    """The completion engine for a model directory, whatever its family."""
-    return CompletionEngine.from_model_dir(path, settings)
+def load_engine(path, settings: EngineSettings | dict | None = None) -> Engine:
+    """The engine for the model directory at `path`, whatever its family."""
+    from pycodecomplete.artifact import ModelArtifact
+    from pycodecomplete.families import serving_module
+
+    artifact = ModelArtifact.load(path)
+    engine = serving_module(artifact.config.arch).ENGINE.from_artifact(artifact, settings)
+    log.info("loaded %s model %s from %s", artifact.config.arch, engine.name, path)
+    return engine
+
+
+__all__ = ["CompletionRequest", "Engine", "EngineSettings", "Suggestion", "boundary_rule", "load_engine"]

@@ -64,6 +64,13 @@ class DocumentCache:
             _, old = self._entries.popitem(last=False)
             self._bytes -= old.nbytes
 
+    def discard(self, key: str) -> None:
+        """Forget a document's state (an editor closed it); unknown keys are fine."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -26,7 +26,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from pycodecomplete.errors import PyccError
+from pycodecomplete.engine.numeric import log_softmax
+from pycodecomplete.errors import OptionError
 
 
 @dataclass
@@ -41,28 +42,16 @@ class GenerationOptions:
     no_repeat_ngram: int = 0  # never produce the same n tokens twice (0: allowed)
 
     def validate(self) -> "GenerationOptions":
-        if self.chars < 1:
-            raise PyccError("generation: chars must be at least 1")
-        if self.max_length is not None and self.max_length < 1:
-            raise PyccError("generation: max_length must be at least 1")
-        if self.temperature < 0:
-            raise PyccError("generation: temperature cannot be negative")
-        if self.top_k < 0:
-            raise PyccError("generation: top_k cannot be negative")
+        for name in ("chars", "max_length", "beams"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise OptionError(name, "must be at least 1")
+        for name in ("temperature", "top_k", "no_repeat_ngram"):
+            if getattr(self, name) < 0:
+                raise OptionError(name, "cannot be negative")
         if not 0 < self.top_p <= 1:
-            raise PyccError("generation: top_p must be in (0, 1]")
-        if self.beams < 1:
-            raise PyccError("generation: beams must be at least 1")
-        if self.no_repeat_ngram < 0:
-            raise PyccError("generation: no_repeat_ngram cannot be negative")
+            raise OptionError("top_p", "must be in (0, 1]")
         return self
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    top = logits.max(axis=-1, keepdims=True)
-    shifted = logits - top
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def banned_by_ngrams(history: Sequence[int], n: int) -> list[int]:

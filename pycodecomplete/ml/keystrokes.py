@@ -53,7 +53,7 @@ def summarize(counts: list[dict]) -> dict:
 
 
 def simulate_files(engine, files, n: int = 5, progress: bool = True) -> dict:
-    """Type each file with `engine` (a CompletionEngine), one cached document per file."""
+    """Type each file with `engine` (any family's `Engine`), one cached document per file."""
     counts = []
     bar = tqdm(total=sum(len(f.text) for f in files), desc="typing", unit="char", disable=not progress)
     for index, f in enumerate(files):

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pycodecomplete.errors import PyccError
+from pycodecomplete.errors import OptionError, PyccError
 from pycodecomplete.scraping.store import CLONED, FAILED, SKIPPED, RepositoryStore, redact_url
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,17 @@ class CloneOptions:
     workers: int = 4
     refresh: bool = False  # clone again the repositories already cloned
     limit: int | None = None  # at most this many repositories this run
+
+    def validate(self) -> "CloneOptions":
+        if self.workers < 1:
+            raise OptionError("workers", "must be at least 1")
+        for name in ("timeout_s", "max_file_bytes", "max_repo_mb"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise OptionError(name, "must be positive")
+        if self.limit is not None and self.limit < 1:
+            raise OptionError("limit", "must be at least 1")
+        return self
 
     @property
     def staging_dir(self) -> Path:
@@ -279,10 +290,7 @@ def _alive(pid: int) -> bool:
 
 def clone_all(store: RepositoryStore, options: CloneOptions, progress: bool = True) -> dict:
     """Clone the repositories of the table that need it; record each outcome on its row."""
-    if options.workers < 1:
-        raise PyccError("--workers must be at least 1")
-    if options.timeout_s <= 0:
-        raise PyccError("--timeout must be positive")
+    options.validate()
     options.clones_dir.mkdir(parents=True, exist_ok=True)
     stale = clean_staging(options.staging_dir)
     if stale:
@@ -296,7 +304,7 @@ def clone_all(store: RepositoryStore, options: CloneOptions, progress: bool = Tr
         limit_kib = None if options.max_repo_mb is None else options.max_repo_mb * 1024
         if limit_kib is not None and row.get("disk_usage") and row["disk_usage"] > limit_kib:
             store.record_clone(row["name_with_owner"], status=SKIPPED,
-                               error=f"repository is {row['disk_usage'] / 1024:.0f} MB, over --max-repo-mb "
+                               error=f"repository is {row['disk_usage'] / 1024:.0f} MB, over max_repo_mb "
                                      f"{options.max_repo_mb:g}")
             summary["skipped"] += 1
             continue

@@ -30,7 +30,7 @@ from typing import Callable
 
 import requests
 
-from pycodecomplete.errors import PyccError
+from pycodecomplete.errors import OptionError, PyccError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,11 @@ class GitHubClient:
                  max_rate_limit_waits: int = 20, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, session: requests.Session | None = None):
         if not token:
-            raise GitHubError("a GitHub token is needed: set GITHUB_TOKEN or pass --token-file")
+            raise GitHubError("a GitHub token is needed")
+        if not timeout > 0:
+            raise OptionError("timeout", "must be positive")
+        if max_retries < 0:
+            raise OptionError("max_retries", "must be at least 0")
         self.api_url = api_url
         self.timeout = timeout
         self.max_retries = max_retries

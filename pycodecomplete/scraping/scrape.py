@@ -24,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from pycodecomplete.errors import PyccError
+from pycodecomplete.errors import OptionError, PyccError
 from pycodecomplete.scraping.github import PAGE_SIZE, RESULT_CAP, GitHubClient
 from pycodecomplete.scraping.store import SLICE_PENDING, RepositoryStore
 
@@ -48,12 +48,22 @@ class ScrapeRequest:
     def base_query(self) -> str:
         query = " ".join(self.query.split())
         if re.search(r"(^|\s)-?created:", query):
-            raise PyccError("--query must not contain created: (use --created-from and --created-to)")
+            raise OptionError("query", "must not contain created: (the date range is created_from and created_to)",
+                              related=("created_from", "created_to"))
         if self.min_stars is not None and not re.search(r"(^|\s)stars:", query):
             query = f"{query} stars:>{self.min_stars}".strip()
         if not query:
             raise PyccError("the search query is empty")
         return query
+
+    def validate(self) -> "ScrapeRequest":
+        if self.created_from > self.created_to:
+            raise OptionError("created_from", f"{_iso(self.created_from)} is after created_to "
+                                              f"{_iso(self.created_to)}", related=("created_to",))
+        if self.limit is not None and self.limit < 1:
+            raise OptionError("limit", "must be at least 1")
+        self.base_query()
+        return self
 
     def key(self) -> str:
         text = f"{self.base_query()}\n{_iso(self.created_from)}\n{_iso(self.created_to)}"
@@ -62,6 +72,27 @@ class ScrapeRequest:
 
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_when(value: str, field: str, end: bool = False) -> dt.datetime:
+    """YYYY-MM-DD (a whole day: its first or, with `end`, last second) or an ISO datetime, as naive UTC."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.datetime.strptime(text, "%Y-%m-%d")
+            return day + dt.timedelta(days=1, seconds=-1) if end else day
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise OptionError(field, f"{value!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def end_of_today() -> dt.datetime:
+    """The last second of today (UTC): a stable default end, so a resumed scrape finds its progress."""
+    today = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).date()
+    return dt.datetime.combine(today, dt.time(23, 59, 59))
 
 
 def slice_query(base: str, start: dt.datetime, end: dt.datetime) -> str:
@@ -110,11 +141,7 @@ class Scraper:
         self.progress = progress
 
     def run(self, request: ScrapeRequest) -> dict:
-        if request.created_from > request.created_to:
-            raise PyccError(f"--created-from {_iso(request.created_from)} is after "
-                            f"--created-to {_iso(request.created_to)}")
-        if request.limit is not None and request.limit < 1:
-            raise PyccError("--limit must be at least 1")
+        request.validate()
         base, key = request.base_query(), request.key()
         started = time.monotonic()
         calls_before = self.client.stats.calls

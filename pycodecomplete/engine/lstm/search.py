@@ -1,22 +1,4 @@
-"""Beam search to natural boundaries.
-
-Where a suggestion stops depends on what the cursor is in (`boundary_rule`):
-
-* **word**: the text before the cursor ends in an identifier, keyword or number
-  (``[A-Za-z0-9_]``), or in ``.`` after one (attribute access). The suggestion
-  completes that word and stops before the first character that cannot be part of
-  it. Its score includes the probability that the word ends there.
-* **string**: the cursor is inside a string literal opened on the current line.
-  The suggestion stops after the closing quote (or before a newline).
-* **line**: anywhere else. The suggestion runs to the end of the line (the newline
-  itself is not part of it).
-
-In every mode a suggestion has at least `min_chars` characters (the engine's
-setting, 3 by default) and never more than `max_chars` (a beam reaching
-`max_chars` is cut there). The search makes at most
-`lookahead` batched model steps, so suggestions explore at most that many
-characters past the first; a line or string suggestion still open then is cut back
-to its last space or word end, and a word still open is dropped.
+"""The char-LSTM's beam search to natural boundaries (the rules: `engine.text`).
 
 `width` hypotheses stay alive per step (at least `n`). Every live hypothesis also
 proposes itself as finished (with the probability of its ending); the search stops
@@ -27,78 +9,20 @@ so far; missing nodes are computed in one batched `stepper.step` per depth. The
 engine keeps that tree between keystrokes, so typing or accepting a predicted
 character costs no model steps. The tree only saves work: steps are counted the
 same with or without it, so results do not depend on what was cached.
+
+The search makes at most `lookahead` batched model steps (one per character), so
+suggestions explore at most that many characters past the first.
 """
 from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_OPENERS = frozenset(")]}")
-# Never suggested: the file separator, the unknown mark, and carriage returns.
-NEVER = "\x0b\x0c\r"
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    text: str
-    score: float  # probability of the text (and of its ending where it ends on a boundary)
-
-    def to_json(self) -> dict:
-        return {"text": self.text, "score": self.score}
-
-
-@dataclass(frozen=True)
-class BoundaryRule:
-    kind: str  # "word", "string" or "line"
-    ends_before: frozenset  # emitting one of these ends the suggestion before it
-    ends_after: frozenset = frozenset()  # ... or after it (the closing quote)
-    backslashes: int = 0  # backslashes right before the cursor (an escaped quote does not close)
-
-
-def open_string_quote(line: str) -> str | None:
-    """The quote of a single-line string left open at the end of `line`, if any."""
-    i, quote, n = 0, None, len(line)
-    while i < n:
-        ch = line[i]
-        if quote is None:
-            if ch == "#":
-                return None
-            if ch in "'\"":
-                if line.startswith(ch * 3, i):
-                    end = line.find(ch * 3, i + 3)
-                    if end < 0:
-                        return None  # a triple-quoted string runs over lines: use line mode
-                    i = end + 3
-                    continue
-                quote = ch
-        elif ch == "\\":
-            i += 1
-        elif ch == quote:
-            quote = None
-        i += 1
-    return quote
-
-
-WORD_RULE = BoundaryRule("word", frozenset(c for c in map(chr, range(128)) if c not in WORD_CHARS))
-LINE_RULE = BoundaryRule("line", frozenset("\n"))
-
-
-def boundary_rule(before_cursor: str) -> BoundaryRule:
-    line = before_cursor[before_cursor.rfind("\n") + 1:]
-    quote = open_string_quote(line)
-    if quote is not None:
-        backslashes = len(line) - len(line.rstrip("\\"))
-        return BoundaryRule("string", frozenset("\n"), frozenset(quote), backslashes)
-    last = line[-1:]
-    if last in WORD_CHARS or (last == "." and len(line) > 1 and (line[-2] in WORD_CHARS or line[-2] in _OPENERS)
-                              and not re.search(r"(?<![A-Za-z0-9_])\d+\.$", line)):
-        return WORD_RULE
-    return LINE_RULE
+from pycodecomplete.engine.numeric import log_softmax
+from pycodecomplete.engine.text import NEVER, BoundaryRule, Suggestion, cut_back, escaped
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,33 +38,11 @@ def _masks(rule: BoundaryRule, chars: str) -> tuple[np.ndarray, np.ndarray, np.n
     return ends_before, ends_after, penalty
 
 
-def _cut(text: str) -> int:
-    """Length of `text` cut back to its last space or word end (0: nowhere)."""
-    for i in range(len(text) - 1, 0, -1):
-        if text[i].isspace() or (text[i - 1] in WORD_CHARS and text[i] not in WORD_CHARS):
-            return len(text[:i].rstrip())
-    return 0
-
-
 @dataclass
 class _Beam:
     text: str
     last: int  # id of the last character (-1 for the root)
     scores: tuple  # cumulative log-probability after each character
-
-    def escaped(self, rule: BoundaryRule) -> bool:
-        """Whether the next character is escaped by a backslash (in string mode)."""
-        count = len(self.text) - len(self.text.rstrip("\\"))
-        if count == len(self.text):
-            count += rule.backslashes
-        return count % 2 == 1
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    top = logits.max(axis=-1, keepdims=True)
-    shifted = logits - top
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
@@ -185,7 +87,7 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
         table = (logps + penalty) + scores[:, None]
         if closers.size:
             for row, beam in enumerate(live):
-                if not beam.escaped(rule):
+                if not escaped(beam.text, rule):
                     for col in closers:
                         finish(beam.text + chars[col], float(table[row, col]))
                     table[row, closers] = -math.inf
@@ -223,7 +125,7 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
         steps += 1  # counted with or without the cache, so results never depend on it
     if rule.kind != "word":
         for beam in live:  # still open after `lookahead` steps: cut back to a space or word end
-            cut = _cut(beam.text)
+            cut = cut_back(beam.text)
             if cut:
                 finish(beam.text[:cut], beam.scores[cut])
     ranked = sorted(finished.items(), key=lambda item: (-item[1], item[0]))[:n]

@@ -1,4 +1,9 @@
-"""Train a model directory: resumable, distributed when several GPUs are visible.
+"""The shared trainer: any family's model directory, resumable, mirrored over GPUs.
+
+It knows no family: the family's package (`pycodecomplete.families`) gives it
+data pipelines, a compiled model, the export of `weights.npz` and what a
+validation loss means (`ml/family.py`). Here: the distribution strategy, budgets,
+TensorBoard, checkpoints, resuming, the best weights, metrics and the summary.
 
 An *epoch* here is `config.steps_per_epoch` optimiser steps, after which the model
 is validated, metrics are logged and a checkpoint is written. Budgets
@@ -27,11 +32,10 @@ import tensorflow as tf
 from pycodecomplete import artifact
 from pycodecomplete.artifact import atomic_path, read_json, write_json_atomic, write_npz_atomic
 from pycodecomplete.config import Config
+from pycodecomplete.corpus import corpus_for
 from pycodecomplete.errors import PyccError
-from pycodecomplete.ml import data
-from pycodecomplete.ml.corpus import encode_stream, load_corpus
-from pycodecomplete.ml.model import build_lstm, compile_model, export_weights
-from pycodecomplete.vocab import CharVocabulary
+from pycodecomplete.families import training_module
+from pycodecomplete.ml.budget import Budget
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -86,10 +90,10 @@ class _Budget(keras.callbacks.Callback):
 class _Checkpointer(keras.callbacks.Callback):
     """At each epoch end: best weights by val_loss, metrics CSV, checkpoint, state."""
 
-    def __init__(self, out: Path, config: Config, state: dict, budget: _Budget, summary: dict, export):
+    def __init__(self, out: Path, config: Config, state: dict, budget: _Budget, summary: dict, family):
         super().__init__()
         self.out, self.config, self.state, self.budget, self.summary = out, config, state, budget, summary
-        self.export = export  # model -> dict of arrays for weights.npz
+        self.family = family
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -100,13 +104,10 @@ class _Checkpointer(keras.callbacks.Callback):
         val_loss = logs.get("val_loss")
         if val_loss is not None and math.isfinite(val_loss) and val_loss < self.state.get("best_val_loss", math.inf):
             self.state["best_val_loss"] = val_loss
-            write_npz_atomic(self.out / artifact.WEIGHTS, self.export(self.model))
+            write_npz_atomic(self.out / artifact.WEIGHTS, self.family.export_weights(self.model, self.config))
             metrics = {"source": "training validation", "step": step, "epoch": epoch + 1,
-                       "val_loss": val_loss, "val_acc": logs.get("val_acc"), "val_windows": self.config.val_windows}
-            if self.config.arch == "lstm":
-                metrics["val_bpc"] = val_loss / math.log(2)
-            else:  # gpt2: val_loss is per BPE token; bits per character come from `pycc evaluate`
-                metrics["val_bits_per_token"] = val_loss / math.log(2)
+                       "val_loss": val_loss, "val_acc": logs.get("val_acc"), "val_windows": self.config.val_windows,
+                       **self.family.validation_metrics(val_loss)}
             write_json_atomic(self.out / artifact.METRICS, metrics)
             log.info("epoch %d step %d: val_loss %.4f is the best so far; weights saved", epoch + 1, step, val_loss)
         _write_csv(self.out / "metrics.csv", self.state["history"])
@@ -136,36 +137,6 @@ def load_state(out: Path) -> dict | None:
     return read_json(path) if path.exists() else None
 
 
-class _StateResets(keras.callbacks.Callback):
-    """For truncated BPTT: zero the LSTM state when the tracks wrap around, and score
-    validation windows from a zero state without disturbing the training state."""
-
-    def __init__(self, per_track: int):
-        super().__init__()
-        self.per_track = per_track
-        self.saved = None
-
-    def _rnns(self):
-        return [layer for layer in self.model.layers if getattr(layer, "stateful", False)]
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) % self.per_track == 0:
-            for layer in self._rnns():
-                layer.reset_state()
-
-    def on_test_begin(self, logs=None):
-        self.saved = [[v.numpy() for v in layer.states] for layer in self._rnns() if layer.states]
-
-    def on_test_batch_begin(self, batch, logs=None):
-        for layer in self._rnns():
-            layer.reset_state()
-
-    def on_test_end(self, logs=None):
-        for layer, values in zip(self._rnns(), self.saved or []):
-            for variable, value in zip(layer.states, values):
-                variable.assign(value)
-
-
 def start_or_resume(out_dir, config: Config | None) -> tuple[Path, Config, dict]:
     """The config and training state of `out_dir`: from its checkpoint when resuming."""
     out = Path(out_dir)
@@ -175,7 +146,7 @@ def start_or_resume(out_dir, config: Config | None) -> tuple[Path, Config, dict]
         log.info("resuming %s at step %d (architecture from %s)", out, state["step"], artifact.MANIFEST)
         return out, config, state
     if (out / artifact.MANIFEST).exists():
-        raise PyccError(f"{out} already holds a model without a training checkpoint; choose a new --out")
+        raise PyccError(f"{out} already holds a model without a training checkpoint; choose a new model directory")
     return out, (config or Config()).validate(), {"step": 0, "epoch": 0, "elapsed_s": 0.0, "history": []}
 
 
@@ -208,7 +179,7 @@ def build_or_load(out: Path, state: dict, config: Config, strategy, build, vocab
     return model
 
 
-def fit(out: Path, model, config: Config, state: dict, summary_update: dict, train_ds, val_ds, export, *,
+def fit(out: Path, model, config: Config, state: dict, summary_update: dict, train_ds, val_ds, family, *,
         target_epochs: int, max_steps, minutes, global_batch: int, replicas: int, strategy,
         verbose="auto", extra_callbacks=()) -> dict:
     """The shared training loop: budgets, TensorBoard, checkpoints, best weights, summary."""
@@ -220,7 +191,7 @@ def fit(out: Path, model, config: Config, state: dict, summary_update: dict, tra
     callbacks = [budget,
                  keras.callbacks.TensorBoard(log_dir=str(out / "logs"), update_freq="epoch"),
                  *extra_callbacks,
-                 _Checkpointer(out, config, state, budget, summary, export)]
+                 _Checkpointer(out, config, state, budget, summary, family)]
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     log.info("training %s: %s params, global batch %d on %d replica(s), from step %d", config.arch,
@@ -233,49 +204,38 @@ def fit(out: Path, model, config: Config, state: dict, summary_update: dict, tra
     return summary
 
 
-def train(out_dir, corpus_dirs=None, config: Config | None = None, *, max_steps: int | None = None,
-          epochs: int | None = None, minutes: float | None = None, devices: list[str] | None = None,
-          verbose: int | str = "auto") -> dict:
+def train(out_dir, corpus_dirs=None, config: Config | None = None, budget: Budget | None = None, *,
+          devices: list[str] | None = None, verbose: int | str = "auto") -> dict:
     """Train (or resume) the model in `out_dir`; returns the training summary."""
+    budget = (budget or Budget()).validate()
     out, config, state = start_or_resume(out_dir, config)
     # Absolute roots, so `pycc evaluate` can rebuild the validation split from anywhere.
     corpus_dirs = [d if str(d) == "stdlib" else Path(d).resolve() for d in corpus_dirs or []]
-    if config.arch != "lstm":
-        from pycodecomplete.ml import gpt  # the GPT-2 family brings its own data and model
-        return gpt.train(out, corpus_dirs, config, state, max_steps=max_steps, epochs=epochs,
-                         minutes=minutes, devices=devices, verbose=verbose)
-
-    corpus = load_corpus(corpus_dirs, val_fraction=config.val_fraction,
-                         max_file_bytes=config.max_file_bytes, max_line_chars=config.max_line_chars)
+    family = training_module(config.arch)
+    corpus = corpus_for(config, corpus_dirs)
     stats = log_corpus(corpus, config)
-    train_stream, val_stream = encode_stream(corpus.split("train")), encode_stream(corpus.split("val"))
+    prepared = family.prepare(out, config, corpus, resuming=bool(state.get("checkpoint")))
+    config = prepared.config
 
     strategy = select_strategy(devices)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
-    if max_steps is None and epochs is None and minutes is None:
-        # Default budget: one pass over the training characters.
-        max_steps = max(1, len(train_stream) // (global_batch * config.seq_len))
-    target_epochs = plan_epochs(state, config, max_steps, epochs, minutes)
+    max_steps = budget.max_steps
+    if budget.unlimited:
+        max_steps = max(1, prepared.pass_steps(global_batch))  # default budget: one pass over the training split
+    target_epochs = plan_epochs(state, config, max_steps, budget.epochs, budget.minutes)
     if not target_epochs:
         log.info("%s has already reached its budget (step %d); nothing to do", out, state["step"])
         return artifact.ModelArtifact.load(out).summary()
 
-    model = build_or_load(out, state, config, strategy,
-                          lambda: compile_model(build_lstm(config, batch_size=config.batch_size), config),
-                          CharVocabulary().to_json())
-    extra = []
-    if config.stateful:
-        train_ds, per_track = data.stateful_train_dataset(train_stream, config, global_batch, state["step"])
-        extra.append(_StateResets(per_track))
-    else:
-        train_ds = data.train_dataset(train_stream, config, global_batch, start_step=state["step"])
-    return fit(out, model, config, state, {"corpus": stats, "objective": config.objective,
-                                           "stateful": config.stateful},
-               train_ds, data.validation_dataset(val_stream, config, global_batch),
-               lambda m: export_weights(m, config), target_epochs=target_epochs, max_steps=max_steps,
-               minutes=minutes, global_batch=global_batch, replicas=replicas, strategy=strategy,
-               verbose=verbose, extra_callbacks=extra)
+    model = build_or_load(out, state, config, strategy, lambda: family.build_model(config), prepared.vocabulary,
+                          extra_files=prepared.extra_files)
+    train_ds, callbacks = prepared.train_dataset(global_batch, state["step"])
+    return fit(out, model, config, state, {"corpus": {**stats, **prepared.summary.pop("corpus", {})},
+                                           **prepared.summary},
+               train_ds, prepared.validation_dataset(global_batch), family, target_epochs=target_epochs,
+               max_steps=max_steps, minutes=budget.minutes, global_batch=global_batch, replicas=replicas,
+               strategy=strategy, verbose=verbose, extra_callbacks=callbacks)
 
 
 def log_corpus(corpus, config: Config) -> dict:
@@ -285,5 +245,5 @@ def log_corpus(corpus, config: Config) -> dict:
              {k: v for k, v in stats["skipped"].items() if v})
     if not corpus.split("val"):
         raise PyccError(f"the validation split is empty ({stats['files']} files at val_fraction="
-                        f"{config.val_fraction}); add files or raise val_fraction with --set")
+                        f"{config.val_fraction}); add files or raise val_fraction")
     return stats

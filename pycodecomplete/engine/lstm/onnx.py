@@ -31,7 +31,8 @@ import threading
 
 import numpy as np
 
-from pycodecomplete.engine.stepper import LSTMState, LSTMStepper, _frozen
+from pycodecomplete.engine.lstm.stepper import LSTMState, LSTMStepper
+from pycodecomplete.engine.numeric import frozen
 from pycodecomplete.errors import PyccError
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class OnnxLSTMStepper(LSTMStepper):
         if state.batch != ids.shape[0]:
             raise ValueError(f"state has batch {state.batch}, ids {ids.shape[0]}")
         logits, h, c = self._run(state, ids)
-        return logits, LSTMState(_frozen(h), _frozen(c))
+        return logits, LSTMState(frozen(h), frozen(c))
 
     @property
     def active(self) -> bool:

@@ -16,10 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from pycodecomplete.errors import PyccError
-from pycodecomplete.vocab import CharVocabulary, normalize_newlines
+from pycodecomplete.vocab import normalize_newlines
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +143,6 @@ def load_corpus(roots: list[str | Path] | None, *, val_fraction: float = 0.05,
     return Corpus(roots=[name for name, _, _ in named], files=files, skipped=skipped)
 
 
-def encode_stream(files: list[SourceFile], vocab: CharVocabulary | None = None) -> np.ndarray:
-    """One uint8 id stream: BOUNDARY, file, BOUNDARY, file, ..., BOUNDARY.
-
-    The boundary character both ends one file and starts the next, exactly as the
-    engine starts every document with it.
-    """
-    vocab = vocab or CharVocabulary()
-    closing = np.array([vocab.boundary_id], np.uint8)
-    return np.concatenate([vocab.encode_document(f.text) for f in files] + [closing])
-
-
 def read_sources(paths: list[str | Path], *, max_file_bytes: int = 1_000_000,
                  max_line_chars: int = 1000) -> list[SourceFile]:
     """Files to evaluate on: each path is a .py file or a directory searched recursively.
@@ -183,4 +170,26 @@ def read_sources(paths: list[str | Path], *, max_file_bytes: int = 1_000_000,
             files.append(SourceFile(root=str(given), path=rel, text=text, split="eval"))
     if not files:
         raise PyccError(f"no usable .py files in {', '.join(str(p) for p in paths)}")
+    return files
+
+
+def corpus_for(config, roots: list[str | Path] | None, progress: bool = False) -> Corpus:
+    """The corpus of `roots` (the stdlib when empty), read and split with `config`'s corpus fields."""
+    return load_corpus(roots, val_fraction=config.val_fraction, max_file_bytes=config.max_file_bytes,
+                       max_line_chars=config.max_line_chars, progress=progress)
+
+
+def validation_files(artifact) -> list[SourceFile]:
+    """A model's own validation split, rebuilt from the corpus its training recorded."""
+    roots = (artifact.summary().get("corpus") or {}).get("roots")
+    if not roots:
+        raise PyccError(f"{artifact.path} records no training corpus, so there is no validation split; "
+                        "name the files to use")
+    try:
+        corpus = corpus_for(artifact.config, roots)
+    except PyccError as exc:
+        raise PyccError(f"cannot rebuild the validation split ({exc}); name the files to use") from None
+    files = corpus.split("val")
+    if not files:
+        raise PyccError("the model's validation split is empty; name the files to use")
     return files

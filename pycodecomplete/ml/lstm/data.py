@@ -1,4 +1,4 @@
-"""tf.data input pipelines over an encoded character stream.
+"""The char-LSTM's data: tf.data pipelines over one encoded character stream.
 
 Memory holds the stream once, one byte per character. Each batch is gathered by
 index arithmetic from that byte tensor; no one-hot copy exists outside the model,
@@ -9,11 +9,26 @@ step, so a resumed run sees exactly the batches it would have seen without the k
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from pycodecomplete.config import Config
+from pycodecomplete.corpus import SourceFile
 from pycodecomplete.errors import PyccError
+from pycodecomplete.vocab import CharVocabulary
+
+
+def encode_stream(files: list[SourceFile], vocab: CharVocabulary | None = None) -> np.ndarray:
+    """One uint8 id stream: BOUNDARY, file, BOUNDARY, file, ..., BOUNDARY.
+
+    The boundary character both ends one file and starts the next, exactly as the
+    engine starts every document with it.
+    """
+    vocab = vocab or CharVocabulary()
+    closing = np.array([vocab.boundary_id], np.uint8)
+    return np.concatenate([vocab.encode_document(f.text) for f in files] + [closing])
+
 
 
 def _split_targets(windows: tf.Tensor, config: Config):
@@ -101,3 +116,33 @@ def validation_dataset(stream: np.ndarray, config: Config, global_batch: int) ->
             .batch(global_batch, drop_remainder=config.stateful)
             .map(lambda w: _split_targets(w, config), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
+
+
+class StateResets(keras.callbacks.Callback):
+    """For truncated BPTT: zero the LSTM state when the tracks wrap around, and score
+    validation windows from a zero state without disturbing the training state."""
+
+    def __init__(self, per_track: int):
+        super().__init__()
+        self.per_track = per_track
+        self.saved = None
+
+    def _rnns(self):
+        return [layer for layer in self.model.layers if getattr(layer, "stateful", False)]
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) % self.per_track == 0:
+            for layer in self._rnns():
+                layer.reset_state()
+
+    def on_test_begin(self, logs=None):
+        self.saved = [[v.numpy() for v in layer.states] for layer in self._rnns() if layer.states]
+
+    def on_test_batch_begin(self, batch, logs=None):
+        for layer in self._rnns():
+            layer.reset_state()
+
+    def on_test_end(self, logs=None):
+        for layer, values in zip(self._rnns(), self.saved or []):
+            for variable, value in zip(layer.states, values):
+                variable.assign(value)

@@ -1,25 +1,5 @@
-"""Steppers: a language model seen as "state + next ids -> logits + new state".
-
-The completion engine and the beam search talk to a model only through the small
-`Stepper` interface below, so another model family (a GPT-2 with a KV cache, say)
-plugs in by implementing the same few methods:
-
-* ``initial_state()``                 the state before any token, batch 1;
-* ``advance(state, ids, keep=())``    feed a sequence of ids to a batch-1 state; returns the
-                                      logits after the last id, the new state, and the
-                                      (logits, state) pairs at the positions listed in `keep`
-                                      (counted in ids consumed, 1..len(ids));
-* ``step(state, ids)``                feed one id per batch row (the beams); returns logits of
-                                      shape (B, V) and the new state;
-* ``select(state, rows)``             gather (or repeat) batch rows: beams being reordered;
-* ``stack(states)``                   one batched state from batch-1 states;
-* ``nbytes(state)``                   memory held by a state, for the cache's size limit.
-
-States are immutable values: no method changes a state it was given, so the engine
-can keep them in a cache and hand them to concurrent requests without copies.
-
-`LSTMStepper` runs the exported Keras char-LSTM (see `pycodecomplete.ml.model`) in
-plain numpy. Keras's gate order is (i, f, c, o); at load time the columns are
+"""The char-LSTM's `Stepper` (`engine.base`): the exported Keras model (see
+`pycodecomplete.ml.lstm.model`) in plain numpy. Keras's gate order is (i, f, c, o); at load time the columns are
 reordered to (i, f, o, c) so one sigmoid covers three gates and one tanh the cell
 input, and each layer's input and recurrent kernels are fused into one matrix
 ``[W; U]`` so a step is one product ``[x, h] @ [W; U]`` per layer. Layer 0's input
@@ -34,27 +14,12 @@ slower than a single row. A single row uses the whole matrix (a gemv).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from pycodecomplete.engine.numeric import SMALL_PRODUCT, frozen
 from pycodecomplete.errors import PyccError
-
-
-class Stepper(Protocol):
-    vocab_size: int
-
-    def initial_state(self): ...
-
-    def advance(self, state, ids: np.ndarray, keep: Sequence[int] = ()): ...
-
-    def step(self, state, ids: np.ndarray): ...
-
-    def select(self, state, rows: np.ndarray): ...
-
-    def stack(self, states: Sequence): ...
-
-    def nbytes(self, state) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -69,11 +34,6 @@ class LSTMState:
         return self.h.shape[1]
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
 def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
     # sigmoid(x) = 0.5 * (1 + tanh(x / 2)): one transcendental and no overflow warnings.
     np.multiply(x, 0.5, out=x)
@@ -84,15 +44,14 @@ def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
 
 
 # Weight blocks for batched steps are sized so that a product with up to _BLOCKED_BATCH
-# rows stays under OpenBLAS's small-matrix threshold (m * n * k <= _SMALL_PRODUCT).
-_SMALL_PRODUCT = 1_000_000
+# rows stays under OpenBLAS's small-matrix threshold (m * n * k <= SMALL_PRODUCT).
 _BLOCKED_BATCH = 10
 
 
 def _block_columns(depth: int, columns: int) -> int:
     if depth * columns * 4 >= 4 * 2**20:
         return min(64, columns)  # big matrices stream from memory: narrow blocks measured fastest
-    width = max(64, _SMALL_PRODUCT // (_BLOCKED_BATCH * depth) // 64 * 64)
+    width = max(64, SMALL_PRODUCT // (_BLOCKED_BATCH * depth) // 64 * 64)
     return min(width, columns)
 
 
@@ -129,7 +88,7 @@ class LSTMStepper:
         kernel0 = get("lstm_0/kernel", (vocab, 4 * u))
         bias0 = get("lstm_0/bias", (4 * u,))
         # Layer 0: one-hot input, so x @ W is row `id` of W; fold the bias into the table.
-        self.embedding = _frozen(np.ascontiguousarray(_reorder_gates(kernel0 + bias0, u)))
+        self.embedding = frozen(np.ascontiguousarray(_reorder_gates(kernel0 + bias0, u)))
         # Per layer: the fused kernel [W; U] of shape (in + u, 4u), plus bias, and the same
         # matrix cut into contiguous column blocks for batched steps.
         self.fused: list[np.ndarray] = []
@@ -145,15 +104,15 @@ class LSTMStepper:
                 kernel = get(f"lstm_{layer}/kernel", (u, 4 * u))
                 fused, in_dim = np.concatenate([kernel, recurrent], axis=0), u
                 bias = get(f"lstm_{layer}/bias", (4 * u,))
-            fused = _frozen(np.ascontiguousarray(_reorder_gates(fused, u)))
+            fused = frozen(np.ascontiguousarray(_reorder_gates(fused, u)))
             self.fused.append(fused)
             width = _block_columns(fused.shape[0], 4 * u)
             self.fused_blocks.append([] if width == 4 * u or not self.blocked_batches else [
-                _frozen(np.ascontiguousarray(fused[:, start:start + width])) for start in range(0, 4 * u, width)])
-            self.bias.append(_frozen(_reorder_gates(bias, u).copy()))
+                frozen(np.ascontiguousarray(fused[:, start:start + width])) for start in range(0, 4 * u, width)])
+            self.bias.append(frozen(_reorder_gates(bias, u).copy()))
             self.input_dim.append(in_dim)
-        self.output_t = _frozen(np.ascontiguousarray(get("output/kernel", (u, vocab)).T))
-        self.output_bias = _frozen(get("output/bias", (vocab,)).copy())
+        self.output_t = frozen(np.ascontiguousarray(get("output/kernel", (u, vocab)).T))
+        self.output_bias = frozen(get("output/bias", (vocab,)).copy())
         # Bytes of weights one step streams through the CPU (what a step costs on a big model).
         self.weight_bytes = sum(w.nbytes for w in self.fused) + self.output_t.nbytes
 
@@ -161,14 +120,14 @@ class LSTMStepper:
     def from_artifact(cls, artifact) -> "LSTMStepper":
         config = artifact.config
         if config.arch != "lstm":
-            raise PyccError(f"{artifact.path}: arch {config.arch!r} has no numpy stepper yet (only 'lstm')")
+            raise PyccError(f"{artifact.path}: arch {config.arch!r} is not a char-LSTM")
         return cls(artifact.weights(), config.lstm_layers, config.lstm_units)
 
     # ------------------------------------------------------------------ interface
 
     def initial_state(self) -> LSTMState:
         zeros = np.zeros((self.layers, 1, self.units), np.float32)
-        return LSTMState(_frozen(zeros), _frozen(zeros.copy()))
+        return LSTMState(frozen(zeros), frozen(zeros.copy()))
 
     def nbytes(self, state: LSTMState) -> int:
         return state.h.nbytes + state.c.nbytes
@@ -178,14 +137,14 @@ class LSTMStepper:
             row = int(rows[0])
             return LSTMState(state.h[:, row:row + 1], state.c[:, row:row + 1])
         rows = np.asarray(rows, dtype=np.intp)
-        return LSTMState(_frozen(state.h[:, rows]), _frozen(state.c[:, rows]))
+        return LSTMState(frozen(state.h[:, rows]), frozen(state.c[:, rows]))
 
     def stack(self, states: Sequence[LSTMState]) -> LSTMState:
         first = states[0]
         if all(s is first for s in states):
             return self.select(first, np.zeros(len(states), dtype=np.intp))
-        return LSTMState(_frozen(np.concatenate([s.h for s in states], axis=1)),
-                         _frozen(np.concatenate([s.c for s in states], axis=1)))
+        return LSTMState(frozen(np.concatenate([s.h for s in states], axis=1)),
+                         frozen(np.concatenate([s.c for s in states], axis=1)))
 
     def logits(self, top_h: np.ndarray) -> np.ndarray:
         """Output layer for hidden states of shape (..., units)."""
@@ -211,7 +170,7 @@ class LSTMStepper:
                 z = self._product(layer, inputs)
                 z += self.bias[layer]
             x = self._gates(z, c_prev, new_h[layer], new_c[layer])
-        return self.logits(x), LSTMState(_frozen(new_h), _frozen(new_c))
+        return self.logits(x), LSTMState(frozen(new_h), frozen(new_c))
 
     def advance(self, state: LSTMState, ids: np.ndarray, keep: Sequence[int] = ()):
         """Feed `ids` (a 1-D sequence) to a batch-1 state, layer by layer.
@@ -249,10 +208,10 @@ class LSTMStepper:
         positions = [p - 1 for p in keep] + [steps - 1]
         logits = self.logits(hs[-1, positions])
         kept = {
-            p: (logits[k], LSTMState(_frozen(hs[:, p - 1:p].copy()), _frozen(cs[:, p - 1:p].copy())))
+            p: (logits[k], LSTMState(frozen(hs[:, p - 1:p].copy()), frozen(cs[:, p - 1:p].copy())))
             for k, p in enumerate(keep)
         }
-        final = LSTMState(_frozen(hs[:, steps - 1:steps].copy()), _frozen(cs[:, steps - 1:steps].copy()))
+        final = LSTMState(frozen(hs[:, steps - 1:steps].copy()), frozen(cs[:, steps - 1:steps].copy()))
         return logits[-1], final, kept
 
     # ------------------------------------------------------------------ internals

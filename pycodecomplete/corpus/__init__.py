@@ -1,0 +1,13 @@
+"""The corpus, without TensorFlow: reading `.py` files, the stable split, preprocessing, BPE training.
+
+* `sources`: reading files (the embedded default is the standard library),
+  filters counted by reason, the train/validation split by path hash,
+  `corpus_for(config, roots)` and a model's `validation_files(artifact)`;
+* `preprocess`: comment and docstring stripping, chunking at line starts;
+* `tokenizer`: training the GPT-2 family's byte-level BPE.
+"""
+from pycodecomplete.corpus.sources import (STDLIB, Corpus, SourceFile, corpus_for, load_corpus, read_sources,
+                                           split_of, validation_files)
+
+__all__ = ["STDLIB", "Corpus", "SourceFile", "corpus_for", "load_corpus", "read_sources", "split_of",
+           "validation_files"]
