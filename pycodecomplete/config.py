@@ -44,6 +44,12 @@ class Config:
     val_fraction: float = 0.05  # share of files (by path hash) held out for validation
     max_file_bytes: int = 1_000_000  # larger files are skipped
     max_line_chars: int = 1000  # a longer line marks a generated or minified file
+    # Drop a file whose estimated Jaccard similarity (5-word shingles) to an earlier one is at
+    # least this; 0 keeps near copies (corpus/dedupe.py).
+    near_duplicates: float = 0.85
+    # Distributions the `installed` corpus never reads, comma-separated: the held-out
+    # packages of the model card (six, attrs), and this project itself.
+    exclude_distributions: str = "six,attrs,pycodecomplete"
 
     def validate(self) -> "Config":
         if self.arch not in ARCHS:
@@ -59,6 +65,8 @@ class Config:
                 raise PyccError(f"config: {name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise PyccError(f"config: dropout must be in [0, 1), not {self.dropout}")
+        if not 0.0 <= self.near_duplicates < 1.0:
+            raise PyccError(f"config: near_duplicates must be in [0, 1), not {self.near_duplicates}")
         if not 0.0 < self.val_fraction < 1.0:
             raise PyccError(f"config: val_fraction must be in (0, 1), not {self.val_fraction}")
         if self.learning_rate <= 0:
@@ -66,6 +74,9 @@ class Config:
         if self.arch == "gpt2" and self.gpt_width % self.gpt_heads:
             raise PyccError("config: gpt_width must be a multiple of gpt_heads")
         return self
+
+    def excluded_distributions(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.exclude_distributions.split(",") if n.strip())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

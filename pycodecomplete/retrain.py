@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pycodecomplete.artifact import MANIFEST, read_json, write_json_atomic
 from pycodecomplete.config import Config
-from pycodecomplete.corpus.sources import STDLIB
+from pycodecomplete.corpus.sources import INSTALLED, STDLIB
 from pycodecomplete.errors import OptionError, PyccError
 from pycodecomplete.ml.budget import Budget
 from pycodecomplete.paths import (CURRENT_LINK, PREVIOUS_LINK, clones_dir, default_db_url, models_dir,
@@ -54,7 +54,11 @@ class RetrainOptions:
     scrape: dict = field(default_factory=dict)  # ScrapeRequest fields: query, min_stars, created_from, ...
     clone: dict = field(default_factory=dict)  # CloneOptions fields: workers, timeout_s, max_repo_mb, ...
     corpus_dirs: list[Path] = field(default_factory=list)
-    include_stdlib: bool | None = None  # None: yes without a token, no with one
+    include_stdlib: bool | None = None  # None: yes without a token or a parent model, else no
+    include_installed: bool = False  # also the permissively licensed installed packages
+    # Adapt this model instead of training from scratch (its architecture, tokenizer and weights,
+    # a fresh optimizer); it is then also the model the new one must beat.
+    init_from: Path | None = None
     budget: Budget = field(default_factory=Budget)  # training budget of the new model
     eval_chars: int | None = 200_000  # validation characters scored per model (None: all)
     until: str | None = None  # stop after this step; the next run continues
@@ -100,7 +104,7 @@ def retrain(opts: RetrainOptions) -> dict:
     save = lambda: write_json_atomic(state_path, state)  # noqa: E731
     save()
 
-    include_stdlib = opts.include_stdlib if opts.include_stdlib is not None else not opts.token
+    include_stdlib = opts.include_stdlib if opts.include_stdlib is not None else not (opts.token or opts.init_from)
 
     for step in STEPS:
         if step in state["steps"] and state["steps"][step].get("status") in ("done", "skipped"):
@@ -174,9 +178,11 @@ def _corpus_roots(opts: RetrainOptions, data_dir: Path, include_stdlib: bool) ->
     roots += [str(Path(d).resolve()) for d in opts.corpus_dirs]
     if include_stdlib:
         roots.append(STDLIB)
+    if opts.include_installed:
+        roots.append(INSTALLED)
     if not roots:
         raise PyccError("nothing to train on: no repository was cloned, no corpus directory was given and "
-                        "the standard library is left out")
+                        "the standard library and installed packages are left out")
     return roots
 
 
@@ -184,7 +190,7 @@ def _train(opts: RetrainOptions, model_dir: Path, roots: list[str]) -> dict:
     from pycodecomplete.ml.trainer import train
 
     log.info("train    corpus: %s; model: %s", ", ".join(roots), model_dir)
-    summary = train(model_dir, [Path(r) for r in roots], opts.config, opts.budget)
+    summary = train(model_dir, roots, opts.config, opts.budget, init_from=opts.init_from)
     corpus = (summary or {}).get("corpus") or {}
     return {"model_dir": str(model_dir), "corpus_roots": roots,
             "files": corpus.get("files"), "chars": corpus.get("chars"),
@@ -228,7 +234,8 @@ def _evaluate(opts: RetrainOptions, data_dir: Path, model_dir: Path, run_dir: Pa
     new = evaluate(model_dir, [validation], max_chars=opts.eval_chars)
     result = {"validation_dir": str(validation), "validation_files": n_files, "new": _metrics(new),
               "current": None, "current_dir": None}
-    current = resolve_default_model(data_dir)
+    # The model to beat: the one it started from when adapting, else the one served now.
+    current = Path(opts.init_from) if opts.init_from else resolve_default_model(data_dir)
     if current.resolve() == model_dir.resolve():
         result["current_note"] = "the new model is already the current one"
     elif (current / MANIFEST).exists():

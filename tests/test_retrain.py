@@ -11,6 +11,7 @@ from fake_github import FakeGitHub, spread_repos
 from git_fixtures import make_bare_repo
 
 from pycodecomplete import cli
+from pycodecomplete.artifact import ModelArtifact
 from pycodecomplete.config import preset
 from pycodecomplete.errors import PyccError
 from pycodecomplete.paths import resolve_default_model, shipped_model_dir
@@ -152,3 +153,29 @@ def test_retrain_end_to_end(tmp_path, monkeypatch, capsys):
     for path in data.rglob("*"):
         if path.is_file() and path.stat().st_size < 5_000_000 and path.suffix in (".json", ".sqlite", ".csv", ""):
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.slow
+def test_retrain_adapts_the_current_model_to_a_project(tmp_path, monkeypatch, capsys, random_model_dir):
+    """`--corpus PROJECT --init-from current`: the served model's weights, trained on the project
+    only, scored against that same model on the project's validation files."""
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    data, project = tmp_path / "data", tmp_path / "project"
+    for j in range(12):
+        (project / f"mod{j}.py").parent.mkdir(parents=True, exist_ok=True)
+        (project / f"mod{j}.py").write_text(_source(j, j) * 3)
+    import pycodecomplete.paths as paths
+    monkeypatch.setattr(paths, "shipped_model_dir", lambda: random_model_dir)  # what is served now
+    argv = ["retrain", "--data-dir", str(data), "--corpus", str(project), "--init-from", "current",
+            "--set", "val_fraction=0.3", "--max-steps", "4", "--eval-chars", "3000", "--no-progress"]
+    assert cli.main(argv) == 0
+    result = last_json(capsys.readouterr().out)
+    train, evaluation = result["steps"]["train"], result["steps"]["evaluate"]
+    assert train["corpus_roots"] == [str(project.resolve())]  # the project only: no stdlib by default
+    assert evaluation["current_dir"] == str(random_model_dir.resolve())  # the model it started from
+    assert evaluation["new"]["chars"] == evaluation["current"]["chars"] > 0
+    new = ModelArtifact.load(result["model_dir"])
+    assert new.config.lstm_units == ModelArtifact.load(random_model_dir).config.lstm_units
+    assert new.summary()["lineage"]["parent"] == str(random_model_dir.resolve())
+    promote = result["steps"]["promote"]
+    assert promote["promoted"] == (evaluation["new"]["bpc"] < evaluation["current"]["bpc"])

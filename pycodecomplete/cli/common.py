@@ -37,7 +37,18 @@ def add_corpus_flags(parser) -> None:
     parser.add_argument("dirs", nargs="*", metavar="DIR", help="directories of .py files (default: the stdlib)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="config override for the corpus fields (val_fraction, max_file_bytes, max_line_chars)")
+    parser.add_argument("--installed", action="store_true", help=INSTALLED_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+INSTALLED_HELP = ("also read the permissively licensed packages installed in this Python environment "
+                  "(licenses from their metadata; exclude_distributions are never read)")
+
+
+def corpus_roots(dirs, installed: bool) -> list | None:
+    """The corpus roots the flags name: the DIRs (else the stdlib), plus the installed packages."""
+    roots = [str(d) for d in dirs or []] or (["stdlib"] if installed else [])
+    return roots + ["installed"] if installed else roots or None
 
 
 def corpus_from_args(args):
@@ -45,7 +56,8 @@ def corpus_from_args(args):
     from pycodecomplete.config import Config
     from pycodecomplete.corpus import corpus_for
 
-    return corpus_for(Config().with_overrides(args.set), args.dirs or None, progress=not args.json)
+    return corpus_for(Config().with_overrides(args.set), corpus_roots(args.dirs, args.installed),
+                      progress=not args.json)
 
 
 def engine_settings(args) -> dict:

@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from pycodecomplete.cli.common import print_json, read_secret
+from pycodecomplete.cli.common import INSTALLED_HELP, print_json, read_secret
 from pycodecomplete.config import PRESETS
 from pycodecomplete.errors import PyccError
 
@@ -115,7 +115,14 @@ def register(sub) -> None:
     p.add_argument("--corpus", action="append", type=Path, default=[], metavar="DIR",
                    help="another directory of .py files to train on (repeatable)")
     p.add_argument("--stdlib", action=argparse.BooleanOptionalAction, default=None,
-                   help="include the standard library in the corpus (default: only without a token)")
+                   help="include the standard library in the corpus (default: only without a token or --init-from)")
+    p.add_argument("--installed", action="store_true", help=INSTALLED_HELP)
+    p.add_argument("--init-from", metavar="DIR|current",
+                   help="adapt this model (current: the one served now) to the corpus instead of training "
+                        "from scratch: its architecture, tokenizer and weights, a fresh optimizer, and "
+                        "--set overrides (--preset is then ignored); promoted only if it beats that model on "
+                        "the corpus's validation files. E.g. --corpus ~/myproject --init-from current "
+                        "--set val_fraction=0.2 --minutes 10")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS),
                    help="model and training preset for the new model (default: %(default)s)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
@@ -213,19 +220,34 @@ def cmd_clone(args) -> int:
     return 0
 
 
+def _parent_model(args) -> Path | None:
+    """--init-from: a model directory, or `current` for the model served now."""
+    if args.init_from is None:
+        return None
+    if args.init_from == "current":
+        from pycodecomplete.paths import resolve_default_model
+
+        return resolve_default_model(_data_dir(args)).resolve()
+    return Path(args.init_from).expanduser().resolve()
+
+
 def cmd_retrain(args) -> int:
     from dataclasses import asdict
 
+    from pycodecomplete.artifact import ModelArtifact
     from pycodecomplete.config import preset
     from pycodecomplete.ml.budget import Budget
     from pycodecomplete.retrain import RetrainOptions, retrain
 
     token = _github_token(args)
+    parent = _parent_model(args)
+    config = ModelArtifact.load(parent).config if parent else preset(args.preset)
     opts = RetrainOptions(
-        data_dir=_data_dir(args), config=preset(args.preset).with_overrides(args.set or []), db_url=args.db,
+        data_dir=_data_dir(args), config=config.with_overrides(args.set or []), db_url=args.db,
         table_prefix=args.table_prefix, token=token, api_url=args.api_url,
         scrape={k: v for k, v in asdict(_scrape_request(args)).items()} if token else {},
         clone=_clone_fields(args), corpus_dirs=list(args.corpus), include_stdlib=args.stdlib,
+        include_installed=args.installed, init_from=parent,
         budget=Budget(max_steps=args.max_steps, epochs=args.epochs, minutes=args.minutes),
         eval_chars=args.eval_chars, until=args.until, new_run=args.new_run, progress=args.progress,
         client_kwargs=_client_kwargs(args) if token else {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pycodecomplete.cli.common import add_corpus_flags, corpus_from_args, print_json
+from pycodecomplete.cli.common import INSTALLED_HELP, add_corpus_flags, corpus_from_args, corpus_roots, print_json
 from pycodecomplete.config import PRESETS
 from pycodecomplete.families import FAMILIES
 
@@ -26,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="the model directory to create or resume")
     p.add_argument("--corpus", action="append", type=Path, metavar="DIR",
                    help="a directory of .py files (repeatable; default: the stdlib)")
+    p.add_argument("--installed", action="store_true", help=INSTALLED_HELP)
+    p.add_argument("--init-from", type=Path, metavar="DIR",
+                   help="start a new model directory from this one's weights (same architecture, checked), "
+                        "with a fresh optimizer; the lineage is recorded in summary.json")
     p.add_argument("--preset", default=None, choices=sorted(PRESETS),
                    help="starting config (default: cpu, or gpt2-cpu with --arch gpt2; `paper` is the 4x512 "
                         "reference, gpt2-small GPyT's 12x768 GPT-2)")
@@ -65,6 +69,11 @@ def cmd_corpus(args) -> int:
         print_json(stats)
         return 0
     print(f"roots:      {', '.join(stats['roots'])}")
+    if "installed" in stats:
+        installed = stats["installed"]
+        print(f"installed:  {installed['distributions']} distributions read; excluded by name: "
+              f"{', '.join(installed['excluded']) or 'none'}; left out by license: "
+              + (", ".join(f"{k} {v}" for k, v in installed["left_out_by_license"].items()) or "none"))
     print(f"files:      {stats['files']:,}  ({stats['train']['files']:,} train / {stats['val']['files']:,} validation)")
     print(f"characters: {stats['chars']:,}  ({stats['train']['chars']:,} train / {stats['val']['chars']:,} validation)")
     skipped = {k: v for k, v in stats["skipped"].items() if v}
@@ -86,7 +95,7 @@ def cmd_train(args) -> int:
 
     from pycodecomplete.ml.trainer import train
 
-    train(args.out, args.corpus, config, budget)
+    train(args.out, corpus_roots(args.corpus, args.installed), config, budget, init_from=args.init_from)
     print(f"model directory: {args.out}")
     return 0
 

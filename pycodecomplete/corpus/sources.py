@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pycodecomplete.corpus.dedupe import near_duplicates as near_duplicate_indices
+from pycodecomplete.corpus.installed import INSTALLED, installed_sources
 from pycodecomplete.errors import PyccError
 from pycodecomplete.vocab import normalize_newlines
 
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 STDLIB = "stdlib"  # the name recorded for the embedded default corpus
 # Directories of the standard library that hold test suites or third-party code.
 _STDLIB_EXCLUDED_DIRS = {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"}
-SKIP_REASONS = ("not-utf8", "nul-bytes", "too-large", "generated", "duplicate", "empty", "unreadable")
+SKIP_REASONS = ("not-utf8", "nul-bytes", "too-large", "generated", "duplicate", "near-duplicate", "empty",
+                "unreadable")
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Corpus:
     roots: list[str]
     files: list[SourceFile]
     skipped: Counter = field(default_factory=Counter)
+    installed: dict | None = None  # what the `installed` source read and left out, by license
 
     def split(self, name: str) -> list[SourceFile]:
         return [f for f in self.files if f.split == name]
@@ -51,6 +55,8 @@ class Corpus:
             out[name] = {"files": len(files), "chars": sum(len(f.text) for f in files)}
         out["files"] = out["train"]["files"] + out["val"]["files"]
         out["chars"] = out["train"]["chars"] + out["val"]["chars"]
+        if self.installed is not None:
+            out["installed"] = self.installed
         return out
 
 
@@ -93,15 +99,30 @@ def _check(raw: bytes, max_file_bytes: int, max_line_chars: int) -> tuple[str | 
 
 
 def load_corpus(roots: list[str | Path] | None, *, val_fraction: float = 0.05,
-                max_file_bytes: int = 1_000_000, max_line_chars: int = 1000,
-                progress: bool = False) -> Corpus:
-    """Read every usable `.py` file under `roots` (the stdlib when `roots` is empty)."""
+                max_file_bytes: int = 1_000_000, max_line_chars: int = 1000, near_duplicates: float = 0.0,
+                exclude_distributions: tuple[str, ...] = (), progress: bool = False) -> Corpus:
+    """Read every usable `.py` file under `roots` (the stdlib when `roots` is empty).
+
+    Root names `stdlib` and `installed` are the embedded sources (`corpus/installed.py`).
+    `near_duplicates`: drop files whose estimated Jaccard similarity to an earlier
+    file is at least this (0: keep them; `corpus/dedupe.py`).
+    """
     named: list[tuple[str, Path, set[str]]] = []
+    extra: list[tuple[str, Path, Path]] = []
+    installed = None
     if not roots:
         named.append((STDLIB, stdlib_root(), _STDLIB_EXCLUDED_DIRS))
     for root in roots or []:
         if str(root) == STDLIB:
             named.append((STDLIB, stdlib_root(), _STDLIB_EXCLUDED_DIRS))
+            continue
+        if str(root) == INSTALLED:
+            found, selection = installed_sources(set(exclude_distributions))
+            extra += [(INSTALLED, base, path) for base, path in found]
+            installed = selection.to_json()
+            log.info("installed packages: %d permissive distributions read, %d excluded by name, left out by "
+                     "license: %s", len(selection.distributions), len(selection.excluded),
+                     dict(selection.left_out_by_license) or "none")
             continue
         path = Path(root)
         if not path.exists():
@@ -110,9 +131,10 @@ def load_corpus(roots: list[str | Path] | None, *, val_fraction: float = 0.05,
             raise PyccError(f"corpus path {root} is not a directory")
         named.append((str(root), path, {"__pycache__", ".git"}))
 
-    paths = [(name, base, p) for name, base, excluded in named for p in _walk_py(base, excluded)]
+    paths = [(name, base, p) for name, base, excluded in named for p in _walk_py(base, excluded)] + extra
+    names = [name for name, _, _ in named] + ([INSTALLED] if installed is not None else [])
     if not paths:
-        raise PyccError(f"no .py files found under {', '.join(str(r) for _, r, _ in named)}")
+        raise PyccError(f"no .py files found under {', '.join(names)}")
 
     files, skipped, seen = [], Counter(), set()
     iterator = paths
@@ -137,10 +159,13 @@ def load_corpus(roots: list[str | Path] | None, *, val_fraction: float = 0.05,
             continue
         rel = path.relative_to(base).as_posix()
         files.append(SourceFile(root=name, path=rel, text=text, split=split_of(rel, val_fraction)))
+    dropped = set(near_duplicate_indices([f.text for f in files], near_duplicates))
+    if dropped:
+        skipped["near-duplicate"] += len(dropped)
+        files = [f for i, f in enumerate(files) if i not in dropped]
     if not files:
-        raise PyccError(f"no usable .py files under {', '.join(str(r) for _, r, _ in named)} "
-                        f"(skipped: {dict(skipped)})")
-    return Corpus(roots=[name for name, _, _ in named], files=files, skipped=skipped)
+        raise PyccError(f"no usable .py files under {', '.join(names)} (skipped: {dict(skipped)})")
+    return Corpus(roots=names, files=files, skipped=skipped, installed=installed)
 
 
 def read_sources(paths: list[str | Path], *, max_file_bytes: int = 1_000_000,
@@ -176,7 +201,8 @@ def read_sources(paths: list[str | Path], *, max_file_bytes: int = 1_000_000,
 def corpus_for(config, roots: list[str | Path] | None, progress: bool = False) -> Corpus:
     """The corpus of `roots` (the stdlib when empty), read and split with `config`'s corpus fields."""
     return load_corpus(roots, val_fraction=config.val_fraction, max_file_bytes=config.max_file_bytes,
-                       max_line_chars=config.max_line_chars, progress=progress)
+                       max_line_chars=config.max_line_chars, near_duplicates=config.near_duplicates,
+                       exclude_distributions=config.excluded_distributions(), progress=progress)
 
 
 def validation_files(artifact) -> list[SourceFile]:

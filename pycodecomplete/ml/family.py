@@ -3,11 +3,15 @@
 A family's training package (`ml/lstm/`, `ml/gpt2/`, named in
 `pycodecomplete.families`) exposes these module-level functions:
 
-* ``prepare(out, config, corpus, resuming) -> TrainingData``: its data pipelines
-  over the corpus's splits (and, for GPT-2, its tokenizer: trained on the
-  training split for a new directory, read back from it when resuming);
+* ``ARCHITECTURE_FIELDS``: the config fields a warm start must share with its
+  parent (`ml/warmstart.py`);
+* ``prepare(out, config, corpus, resuming, parent) -> TrainingData``: its data
+  pipelines over the corpus's splits (and, for GPT-2, its tokenizer: trained on
+  the training split for a new directory, read back when resuming, the parent's
+  for a warm start);
 * ``build_model(config)``: a new compiled Keras model;
-* ``export_weights(model, config)``: the arrays of `weights.npz`;
+* ``export_weights(model, config)`` / ``import_weights(model, config, arrays)``:
+  to and from the arrays of `weights.npz`;
 * ``validation_metrics(val_loss)``: what a validation loss means in its units
   (bits per character for characters, bits per token for BPE);
 * ``score_files(artifact, files)``: bits per character and top-1/top-5 accuracy
@@ -35,11 +39,15 @@ class TrainingData:
 
 
 class TrainingFamily(Protocol):
-    def prepare(self, out, config, corpus, resuming: bool) -> TrainingData: ...
+    ARCHITECTURE_FIELDS: tuple[str, ...]
+
+    def prepare(self, out, config, corpus, resuming: bool, parent=None) -> TrainingData: ...
 
     def build_model(self, config): ...
 
     def export_weights(self, model, config) -> dict: ...
+
+    def import_weights(self, model, config, arrays: dict): ...
 
     def validation_metrics(self, val_loss: float) -> dict: ...
 

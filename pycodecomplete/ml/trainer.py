@@ -32,9 +32,10 @@ import tensorflow as tf
 from pycodecomplete import artifact
 from pycodecomplete.artifact import atomic_path, read_json, write_json_atomic, write_npz_atomic
 from pycodecomplete.config import Config
-from pycodecomplete.corpus import corpus_for
+from pycodecomplete.corpus import INSTALLED, STDLIB, corpus_for
 from pycodecomplete.errors import PyccError
 from pycodecomplete.families import training_module
+from pycodecomplete.ml import warmstart
 from pycodecomplete.ml.budget import Budget
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class _Checkpointer(keras.callbacks.Callback):
                 old.unlink(missing_ok=True)
         self.summary.update(steps=step, epochs=epoch + 1, wall_time_s=round(self.budget.elapsed(), 1),
                             best_val_loss=self.state.get("best_val_loss"))
+        warmstart.update_totals(self.summary, step, self.budget.elapsed())
         write_json_atomic(self.out / artifact.SUMMARY, self.summary)
 
 
@@ -205,16 +207,24 @@ def fit(out: Path, model, config: Config, state: dict, summary_update: dict, tra
 
 
 def train(out_dir, corpus_dirs=None, config: Config | None = None, budget: Budget | None = None, *,
-          devices: list[str] | None = None, verbose: int | str = "auto") -> dict:
-    """Train (or resume) the model in `out_dir`; returns the training summary."""
+          init_from=None, devices: list[str] | None = None, verbose: int | str = "auto") -> dict:
+    """Train (or resume) the model in `out_dir`; returns the training summary.
+
+    `init_from`: a model directory whose weights a *new* directory starts from
+    (`ml/warmstart.py`); a resumed directory already has its own.
+    """
     budget = (budget or Budget()).validate()
     out, config, state = start_or_resume(out_dir, config)
-    # Absolute roots, so `pycc evaluate` can rebuild the validation split from anywhere.
-    corpus_dirs = [d if str(d) == "stdlib" else Path(d).resolve() for d in corpus_dirs or []]
+    resuming = bool(state.get("checkpoint"))
     family = training_module(config.arch)
-    corpus = corpus_for(config, corpus_dirs)
+    parent = None
+    if init_from is not None and not resuming:
+        parent, config = warmstart.load_parent(init_from, config, family.ARCHITECTURE_FIELDS)
+    # Absolute roots, so `pycc evaluate` can rebuild the validation split from anywhere.
+    corpus_dirs = [d if str(d) in (STDLIB, INSTALLED) else Path(d).resolve() for d in corpus_dirs or []]
+    corpus = corpus_for(config, corpus_dirs, progress=verbose != 0)
     stats = log_corpus(corpus, config)
-    prepared = family.prepare(out, config, corpus, resuming=bool(state.get("checkpoint")))
+    prepared = family.prepare(out, config, corpus, resuming=resuming, parent=parent)
     config = prepared.config
 
     strategy = select_strategy(devices)
@@ -228,12 +238,23 @@ def train(out_dir, corpus_dirs=None, config: Config | None = None, budget: Budge
         log.info("%s has already reached its budget (step %d); nothing to do", out, state["step"])
         return artifact.ModelArtifact.load(out).summary()
 
-    model = build_or_load(out, state, config, strategy, lambda: family.build_model(config), prepared.vocabulary,
-                          extra_files=prepared.extra_files)
+    def build():
+        model = family.build_model(config)
+        if parent is not None:
+            family.import_weights(model, config, parent.weights())
+        return model
+
+    model = build_or_load(out, state, config, strategy, build, prepared.vocabulary, extra_files=prepared.extra_files)
     train_ds, callbacks = prepared.train_dataset(global_batch, state["step"])
-    return fit(out, model, config, state, {"corpus": {**stats, **prepared.summary.pop("corpus", {})},
-                                           **prepared.summary},
-               train_ds, prepared.validation_dataset(global_batch), family, target_epochs=target_epochs,
+    val_ds = prepared.validation_dataset(global_batch)
+    update = {"corpus": {**stats, **prepared.summary.pop("corpus", {})}, **prepared.summary}
+    if parent is not None:
+        # The parent's loss on this run's validation data, before any step: where the line resumes.
+        start = model.evaluate(val_ds, verbose=0, return_dict=True, callbacks=callbacks)
+        update["lineage"] = {**warmstart.lineage(parent), "initial_val_loss": float(start["loss"])}
+        log.info("warm start from %s: validation loss %.4f before the first step", parent.path, start["loss"])
+    return fit(out, model, config, state, update,
+               train_ds, val_ds, family, target_epochs=target_epochs,
                max_steps=max_steps, minutes=budget.minutes, global_batch=global_batch, replicas=replicas,
                strategy=strategy, verbose=verbose, extra_callbacks=callbacks)
 

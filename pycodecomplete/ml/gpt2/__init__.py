@@ -14,9 +14,13 @@ from pycodecomplete.ml.gpt2.scoring import score_files
 log = logging.getLogger(__name__)
 
 
-def prepare(out, config, corpus, resuming: bool) -> TrainingData:
+# The vocabulary size is not here: a warm-started child takes its parent's tokenizer.
+ARCHITECTURE_FIELDS = ("gpt_layers", "gpt_heads", "gpt_width", "seq_len")
+
+
+def prepare(out, config, corpus, resuming: bool, parent=None) -> TrainingData:
     train_files, val_files = corpus.split("train"), corpus.split("val")
-    tokenizer, config = tokenizer_for(out, resuming, config, train_files)
+    tokenizer, config = tokenizer_for(out, resuming, config, train_files, parent=parent)
     started = time.perf_counter()
     train_samples = pack_samples(train_files, tokenizer, config.seq_len)
     val_samples = pack_samples(val_files, tokenizer, config.seq_len)
@@ -46,4 +50,4 @@ def validation_metrics(val_loss: float) -> dict:
     return {"val_bits_per_token": val_loss / math.log(2)}
 
 
-__all__ = ["build_model", "export_weights", "import_weights", "prepare", "score_files", "validation_metrics"]
+__all__ = ["ARCHITECTURE_FIELDS", "build_model", "export_weights", "import_weights", "prepare", "score_files", "validation_metrics"]

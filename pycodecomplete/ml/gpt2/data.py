@@ -116,11 +116,11 @@ def validation_dataset(samples: Samples, config: Config, global_batch: int) -> t
             .prefetch(tf.data.AUTOTUNE))
 
 
-def tokenizer_for(out: Path, resuming: bool, config: Config, train_files: list[SourceFile]):
-    """The model directory's tokenizer when resuming; otherwise one trained on the train split."""
-    if resuming:
-        tokenizer = BPETokenizer.from_artifact(artifact.ModelArtifact.load(out))
-        log.info("resuming with the tokenizer saved in %s (%d tokens)", out, tokenizer.vocab_size)
+def tokenizer_for(out: Path, resuming: bool, config: Config, train_files: list[SourceFile], parent=None):
+    """The directory's tokenizer when resuming, the parent's for a warm start; else one trained now."""
+    if resuming or parent is not None:
+        tokenizer = BPETokenizer.from_artifact(parent if parent is not None else artifact.ModelArtifact.load(out))
+        log.info("using the tokenizer saved in %s (%d tokens)", parent.path if parent else out, tokenizer.vocab_size)
         return tokenizer, config
     tokenizer = train_tokenizer((f.text for f in train_files), config.gpt_vocab_size)
     if tokenizer.vocab_size != config.gpt_vocab_size:

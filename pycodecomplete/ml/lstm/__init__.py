@@ -10,7 +10,10 @@ from pycodecomplete.ml.lstm.scoring import score_files
 from pycodecomplete.vocab import CharVocabulary
 
 
-def prepare(out, config, corpus, resuming: bool) -> TrainingData:
+ARCHITECTURE_FIELDS = ("lstm_layers", "lstm_units")
+
+
+def prepare(out, config, corpus, resuming: bool, parent=None) -> TrainingData:
     train_stream = data.encode_stream(corpus.split("train"))
     val_stream = data.encode_stream(corpus.split("val"))
 
@@ -36,4 +39,4 @@ def validation_metrics(val_loss: float) -> dict:
     return {"val_bpc": val_loss / math.log(2)}  # nats per character -> bits per character
 
 
-__all__ = ["build_model", "export_weights", "import_weights", "prepare", "score_files", "validation_metrics"]
+__all__ = ["ARCHITECTURE_FIELDS", "build_model", "export_weights", "import_weights", "prepare", "score_files", "validation_metrics"]
