@@ -33,6 +33,15 @@ ensure_browser() {
   fi
 }
 
+ensure_neovim() {
+  # The language server's editor test drives Debian's neovim headless (tests/test_lsp_nvim.py).
+  if ! command -v nvim >/dev/null && command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    echo "pycc.sh: installing Debian's neovim for the language server's editor test..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim) >&2 || \
+      echo "pycc.sh: could not install neovim; the editor test will skip (fail under CI=true)" >&2
+  fi
+}
+
 ensure_venv
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 cmd="${1:-help}"
@@ -40,11 +49,12 @@ case "$cmd" in
   test)
     shift
     ensure_browser
+    ensure_neovim
     cd "$HERE"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   help|-h|--help)
-    echo "usage: ./pycc.sh serve|test|retrain|train|evaluate|complete|generate|corpus|scrape|clone ..." >&2
+    echo "usage: ./pycc.sh serve|lsp|test|retrain|train|evaluate|complete|generate|corpus|scrape|clone ..." >&2
     exec "$VENV/bin/pycc" --help
     ;;
   *)
