@@ -21,9 +21,11 @@ class StubEngine:
 
     def __init__(self):
         self.requests = []
+        self.suffixes = []
 
-    def complete(self, text, n=5, max_chars=None, document=None):
+    def complete(self, text, n=5, max_chars=None, document=None, deadline=None, suffix="", files=()):
         self.requests.append(text)
+        self.suffixes.append(suffix)
         if text.endswith("slow"):
             time.sleep(SLOW_SECONDS)
             options = ["STALE-ANSWER"]

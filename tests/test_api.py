@@ -104,9 +104,23 @@ def test_non_ascii_and_control_characters_are_served(client, text):
     assert isinstance(response.get_json()["suggestions"], list)
 
 
-def test_lone_surrogate_escape_is_served(client):
-    response = post(client, b'{"text": "x = \\ud800"}')
-    assert response.status_code == 200
+@pytest.mark.parametrize("body", [
+    b'{"text": "x = \\ud800"}', b'{"text": "\\udfff"}', b'{"text": "a\\ud800\\ud800b", "document": "\\ud83d"}',
+    b'{"text": "\\ude00\\ud83d", "n": 2}',
+])
+def test_lone_surrogate_escape_is_served(client, body):
+    response = post(client, body)
+    assert response.status_code == 200, response.data[:200]
+    assert isinstance(response.get_json()["suggestions"], list)
+
+
+@pytest.mark.parametrize("body, n", [(b'{"text": "x", "n": 5.0}', 5), (b'{"text": "x", "n": 2e0}', 2),
+                                     (b'{"text": "x", "n": 1.0, "max_chars": 10.0}', 1)])
+def test_whole_numbers_are_integers_as_the_schema_says(client, body, n):
+    """OpenAPI 3.1 (JSON Schema 2020-12) counts 5.0 as an integer; so does the validator."""
+    response = post(client, body)
+    assert response.status_code == 200, response.data[:200]
+    assert len(response.get_json()["suggestions"]) <= n
 
 
 def test_document_requests_match_stateless_ones(client):
@@ -171,7 +185,8 @@ BAD_REQUESTS = [
     (b'{"text": "x", "n": 11}', "application/json", 400),
     (b'{"text": "x", "n": -3}', "application/json", 400),
     (b'{"text": "x", "n": "5"}', "application/json", 400),
-    (b'{"text": "x", "n": 5.0}', "application/json", 400),
+    (b'{"text": "x", "n": 5.5}', "application/json", 400),
+    (b'{"text": "x", "n": 1e300}', "application/json", 400),
     (b'{"text": "x", "n": true}', "application/json", 400),
     (b'{"text": "x", "n": null}', "application/json", 400),
     (b'{"text": "x", "n": 1e400}', "application/json", 400),
@@ -310,3 +325,40 @@ def test_vendored_libraries_carry_their_licenses():
     for library, license_file in (("jquery", "LICENSE.txt"), ("at.js", "LICENSE-MIT"),
                                   ("jquery.caret", "LICENSE-MIT")):
         assert "Permission is hereby granted" in (vendor / library / license_file).read_text()
+
+
+# ------------------------------------------------------------------ suffix and project files --
+
+def test_the_suffix_is_never_repeated_and_is_documented(client):
+    answer = post(client, {"text": "print(os.path.join(a", "suffix": "))\n", "n": 10})
+    assert answer.status_code == 200
+    from pycodecomplete.engine.suffix import repeats_suffix
+
+    texts = [s["text"] for s in answer.get_json()["suggestions"]]
+    assert not any(repeats_suffix(t, "print(os.path.join(a", "))\n") for t in texts)
+    request = client.get("/api/openapi.json").get_json()["components"]["schemas"]["CompleteRequest"]["properties"]
+    assert request["suffix"]["type"] == "string" and request["files"]["anyOf"][0]["type"] == "array"
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"text": "x", "suffix": 3}, 400, "suffix"),
+    ({"text": "x", "suffix": None}, 400, "suffix"),
+    ({"text": "x" * 3000, "suffix": "y" * 2001}, 413, "together"),  # each fits the 5000 limit, not both
+    ({"text": "x", "suffix": "y" * 5001}, 413, "suffix"),
+    ({"text": "x", "files": "not a list"}, 400, "files"),
+    ({"text": "x", "files": [1]}, 400, "files"),
+    ({"text": "x", "files": ["a"] * 17}, 413, "files"),
+    ({"text": "x", "files": ["y" * 5000] * 5}, 413, "together"),
+])
+def test_suffix_and_files_bad_input(client, body, status, message):
+    answer = post(client, body)
+    assert answer.status_code == status, answer.get_json()
+    assert message in answer.get_json()["error"]
+
+
+def test_identifiers_of_project_files_are_offered(client):
+    text = "import helpers\nvalue = helpers.compu"
+    files = ["def compute_everything(x):\n    return x\n"]
+    answer = post(client, {"text": text, "files": files, "n": 5})
+    assert answer.status_code == 200
+    assert "te_everything" in [s["text"] for s in answer.get_json()["suggestions"]]

@@ -65,8 +65,22 @@ def _stop(process) -> None:
 
 @pytest.fixture(scope="module")
 def model_server(random_model_dir):
-    process, base = _serve(["--model", str(random_model_dir)])
+    process, base = _serve(["--model", str(random_model_dir), "--no-telemetry"])
     yield base
+    _stop(process)
+
+
+TOKEN = "browser-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def token_server(random_model_dir, tmp_path_factory):
+    """A server that needs a token and records acceptance events in a temporary database."""
+    folder = tmp_path_factory.mktemp("token-server")
+    (folder / "tokens").write_text(TOKEN + "\n")
+    url = f"sqlite:///{folder / 'events.sqlite'}"
+    process, base = _serve(["--model", str(random_model_dir), "--token-file", str(folder / "tokens"), "--db", url])
+    yield base, url
     _stop(process)
 
 
@@ -75,7 +89,7 @@ def stub_server():
     """Serves tests/stub_engine.py: HTML suggestions, and a slow answer for text ending in 'slow'."""
     env = {"PYCC_ENGINE_FACTORY": "stub_engine:create_engine",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    process, base = _serve([], env)
+    process, base = _serve(["--no-telemetry"], env)
     yield base
     _stop(process)
 
@@ -182,6 +196,18 @@ def test_requests_are_debounced(page, model_server):
     assert len(page.completion_requests) <= 4  # 18 keystrokes, a handful of requests
 
 
+def test_the_text_after_the_caret_is_sent_as_the_suffix(page, stub_server):
+    import json
+
+    open_editor(page, stub_server)
+    page.keyboard.type("print()", delay=40)
+    page.keyboard.press("ArrowLeft")  # the caret between the brackets, as an editor leaves it
+    page.keyboard.type("x", delay=40)
+    wait_for_popup(page)
+    sent = [json.loads(body) for body in page.completion_requests if body]
+    assert {"text": "print(x", "suffix": ")"} in [{"text": b["text"], "suffix": b["suffix"]} for b in sent]
+
+
 def test_html_suggestion_is_shown_as_text_and_runs_nothing(page, stub_server):
     from stub_engine import HTML_SUGGESTION, SNEAKY_SUGGESTION
 
@@ -217,3 +243,60 @@ def test_a_late_answer_to_an_old_keystroke_is_never_shown(page, stub_server):
     seen = page.evaluate("window.__seen")
     assert "fresh" in seen and "STALE-ANSWER" not in seen
     assert "STALE-ANSWER" not in page.text_content(POPUP)
+
+
+def test_the_editor_asks_for_the_token_once_and_keeps_it_in_the_tab(browser, token_server):
+    from pycodecomplete.telemetry import EventStore
+
+    base, events_db = token_server
+    context = browser.new_context()
+    page = context.new_page()
+    page.console_errors = []
+    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+    page.on("console", lambda msg: msg.type == "error" and "401" not in msg.text and page.console_errors.append(msg.text))
+    page.goto(base + "/")
+    page.wait_for_selector("#token-form", state="visible")
+    page.fill("#token-input", "not-the-token-000000000000")
+    page.press("#token-input", "Enter")
+    page.click("#editor")
+    page.keyboard.type("import o", delay=40)
+    page.wait_for_selector("#token-form", state="visible", timeout=15_000)  # refused: asked again
+    assert "not accepted" in page.text_content("#token-message")
+    assert page.evaluate("sessionStorage.getItem('pycc-token')") is None
+    page.fill("#token-input", TOKEN)
+    page.press("#token-input", "Enter")
+    assert not page.is_visible("#token-form")
+    page.click("#editor")
+    page.keyboard.type("\n", delay=40)
+    page.keyboard.type("import o", delay=40)
+    wait_for_popup(page)
+    chosen = page.text_content(CHOSEN)
+    page.keyboard.press("Tab")
+    assert editor_value(page).endswith("import o" + chosen)
+    # Kept for this tab only: not in localStorage, not in a cookie, not in the page's HTML.
+    assert page.evaluate("sessionStorage.getItem('pycc-token')") == TOKEN
+    assert page.evaluate("localStorage.length") == 0 and page.evaluate("document.cookie") == ""
+    assert TOKEN not in page.content()
+    page.reload()  # the same tab: not asked again
+    page.wait_for_selector("#editor")
+    page.wait_for_timeout(300)
+    assert not page.is_visible("#token-form")
+    other = context.new_page()  # a new tab of the same browser: its own session, asked again
+    other.goto(base + "/")
+    other.wait_for_selector("#token-form", state="visible")
+    other.close()
+    # The events of this session reached the database: what was shown and accepted, not the code.
+    deadline = time.monotonic() + 15
+    store = EventStore.open(events_db)
+    try:
+        while time.monotonic() < deadline:
+            kinds = [row for row in store.stats() if row["model"] == "random-tiny"]
+            if kinds and kinds[0]["accepted"] >= 1:
+                break
+            page.wait_for_timeout(250)
+        (row,) = kinds
+        assert row["shown"] >= 1 and row["accepted"] == 1 and row["mean_accepted_length"] == len(chosen)
+    finally:
+        store.close()
+    assert not page.console_errors
+    context.close()

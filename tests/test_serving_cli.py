@@ -115,7 +115,7 @@ def test_serve_refuses_a_missing_model_before_binding(tmp_path):
 def test_serve_runs_gunicorn_without_tensorflow(random_model_dir):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "pycodecomplete", "serve", "--model", str(random_model_dir),
-                                "--port", str(port), "--workers", "2"], cwd=ROOT,
+                                "--port", str(port), "--workers", "2", "--no-telemetry"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         base = f"http://127.0.0.1:{port}"

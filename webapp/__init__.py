@@ -16,8 +16,19 @@ Settings:
 * ``ENGINE``: a ready engine object (tests); ``ENGINE_FACTORY``: ``"module:function"``
   that returns one from the app config (another model family, or a stub in tests).
 * ``MAX_TEXT_CHARS``: longest `text` accepted by ``/api/complete`` (413 beyond);
-  ``MAX_CONTENT_LENGTH``: request body limit in bytes (413 beyond).
+  ``MAX_CONTENT_LENGTH``: request body limit in bytes (413 beyond, chunked bodies too).
 * ``EDITOR_DEBOUNCE_MS``: how long the editor waits after a keystroke before asking.
+* ``DEADLINE_MS``: each completion's time budget (0: none); a request may ask for less.
+* ``API_TOKENS``: bearer tokens that guard the API (empty: no authentication);
+  ``ALLOWED_HOSTS``: the ``Host`` names answered (None: any); ``EXPOSE_MODEL_PATHS``:
+  show host paths in /api/model (`webapp.security`).
+* ``RATE_LIMIT``: per token or address, e.g. ``"50 per second; 1500 per minute"``
+  ("off": none), plus Flask-Limiter's own ``RATELIMIT_*`` settings (`webapp.limits`).
+* ``TELEMETRY_DB``: database URL for acceptance events (None: telemetry off and no
+  /api/events); ``TELEMETRY_BATCH``, ``TELEMETRY_FLUSH_SECONDS`` (`webapp.events`).
+
+Before each request, in this order: the clock for the metrics, the Host check, the
+rate limit, the token. `/metrics` serves Prometheus's format (`webapp.metrics`).
 """
 from __future__ import annotations
 
@@ -29,7 +40,12 @@ from werkzeug.exceptions import HTTPException
 
 from pycodecomplete.errors import PyccError
 from webapp import api, editor
+from webapp.events import init_telemetry
 from webapp.extensions import EXTENSION, engine_of
+from webapp.limits import DEFAULT_RATE_LIMIT, init_limits
+from webapp.metrics import init_metrics
+from webapp.schemas import ApiError
+from webapp.security import LOOPBACK_HOSTS, init_auth_check, init_security
 
 log = logging.getLogger(__name__)
 __all__ = ["create_app", "engine_of"]
@@ -44,6 +60,14 @@ DEFAULTS = dict(
     EDITOR_DEBOUNCE_MS=40,
     EDITOR_SUGGESTIONS=5,
     JSON_SORT_KEYS=False,
+    DEADLINE_MS=1000,
+    API_TOKENS=(),
+    ALLOWED_HOSTS=LOOPBACK_HOSTS,
+    EXPOSE_MODEL_PATHS=False,
+    RATE_LIMIT=DEFAULT_RATE_LIMIT,
+    TELEMETRY_DB=None,
+    TELEMETRY_BATCH=200,
+    TELEMETRY_FLUSH_SECONDS=2.0,
 )
 
 
@@ -55,10 +79,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.json.sort_keys = app.config["JSON_SORT_KEYS"]
-    app.extensions[EXTENSION] = _load_engine(app)
+    engine = app.extensions[EXTENSION] = _load_engine(app)
 
+    init_metrics(app, engine)  # first: its clock sees every request
+    auth = init_security(app)  # the Host check
+    init_limits(app)
+    init_auth_check(app, auth)
     app.register_blueprint(api.bp)
     app.register_blueprint(editor.bp)
+    init_telemetry(app)
     _register_error_handlers(app)
 
     @app.after_request
@@ -96,12 +125,16 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         message = exc.description or exc.name
-        if exc.code == 413 and "text" not in message:
+        if exc.code == 413 and not isinstance(exc, ApiError):  # Werkzeug's own: the body's size
             message = f"request body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes"
+        if exc.code == 429:
+            message = f"too many requests: the limit is {message}"
         response = jsonify({"error": message})
         response.status_code = exc.code or 500
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if isinstance(exc, ApiError):
+            response.headers.update(exc.extra_headers)
         return response
 
     @app.errorhandler(Exception)

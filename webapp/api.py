@@ -1,9 +1,17 @@
 """The JSON API blueprint: /api/complete, /api/health, /api/model, /api/openapi.json.
 
-Bad input never reaches the engine: every field is checked here, and every
+Bad input never reaches the engine: requests are checked against the pydantic
+models of `webapp.schemas` (which also write the OpenAPI document), and every
 refusal is ``{"error": "..."}`` with a 4xx status (the app's error handlers turn
 Werkzeug's own 4xx, such as 413 for a body over MAX_CONTENT_LENGTH, into the same
-shape).
+shape). A chunked body (no Content-Length) is held to the same limit: Werkzeug
+cuts such a stream at MAX_CONTENT_LENGTH without a word, so it is read here one
+byte past the limit, and refused with 413 when that byte exists.
+
+Each completion has a time budget: the server's ``DEADLINE_MS``, or the request's
+smaller ``deadline_ms``; its clock starts when the request is whole (under `pycc
+serve`, before it waits for a thread; `webapp.front`), and
+`pycodecomplete.engine.budget` says what it cuts.
 """
 from __future__ import annotations
 
@@ -11,24 +19,27 @@ import json
 import time
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
 
+from pycodecomplete.engine.budget import Deadline
+from pycodecomplete.engine.request import MAX_CHARS_RANGE
 from webapp.extensions import engine_of
-from webapp.openapi import FIELDS, openapi_document
+from webapp.front import ARRIVED
+from webapp.limits import limit_text
+from webapp.metrics import metrics_of
+from webapp.openapi import openapi_document
+from webapp.schemas import ApiError, check_sizes, complete_request_model, validate
+from webapp.security import auth_required, public_model_info
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+_MODEL_KEY = "pycodecomplete.request_model"
+
+__all__ = ["ApiError", "bp", "read_json_object"]
 
 
-class ApiError(HTTPException):
-    def __init__(self, code: int, message: str):
-        super().__init__(description=message)
-        self.code = code
-
-
-def _read_json_object() -> dict:
+def read_json_object() -> dict:
     if not request.is_json:
         raise ApiError(415, "Content-Type must be application/json")
-    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    raw = _read_body(current_app.config["MAX_CONTENT_LENGTH"])
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -42,63 +53,64 @@ def _read_json_object() -> dict:
     return body
 
 
+def _read_body(limit: int | None) -> bytes:
+    if limit and request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        raw = request.environ["wsgi.input"].read(limit + 1)  # chunked: one byte past the limit tells
+        if len(raw) > limit:
+            raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
+        return raw
+    return request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
-
-
-def _integer(body: dict, name: str, default: int) -> int:
-    value = body.get(name, default)
-    low, high = FIELDS[name]["minimum"], FIELDS[name]["maximum"]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, f"'{name}' must be an integer from {low} to {high}")
-    if not low <= value <= high:
-        raise ApiError(400, f"'{name}' must be from {low} to {high}, not {value}")
-    return value
-
-
-def parse_complete_request(body: dict, max_text_chars: int, default_max_chars: int) -> dict:
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)} (known: {', '.join(FIELDS)})")
-    if "text" not in body:
-        raise ApiError(400, "'text' is required")
-    text = body["text"]
-    if not isinstance(text, str):
-        raise ApiError(400, "'text' must be a string")
-    if len(text) > max_text_chars:
-        raise ApiError(413, f"'text' has {len(text)} characters; the limit is {max_text_chars}")
-    document = body.get("document")
-    if document is not None:
-        if not isinstance(document, str):
-            raise ApiError(400, "'document' must be a string or null")
-        if not 1 <= len(document) <= FIELDS["document"]["maxLength"]:
-            raise ApiError(400, f"'document' must have 1 to {FIELDS['document']['maxLength']} characters")
-    return {
-        "text": text,
-        "n": _integer(body, "n", FIELDS["n"]["default"]),
-        "max_chars": _integer(body, "max_chars", default_max_chars),
-        "document": document,
-    }
 
 
 def default_max_chars(engine) -> int:
     """The engine's default suggestion length, inside the API's range."""
     value = getattr(getattr(engine, "settings", None), "max_chars", 40)
-    return min(max(int(value), FIELDS["max_chars"]["minimum"]), FIELDS["max_chars"]["maximum"])
+    return min(max(int(value), MAX_CHARS_RANGE[0]), MAX_CHARS_RANGE[1])
+
+
+def server_budget_ms(app) -> int | None:
+    value = app.config.get("DEADLINE_MS")
+    return int(value) if value and int(value) > 0 else None
+
+
+def request_model(app):
+    """This app's CompleteRequest model (its limits come from the config and the engine)."""
+    model = app.extensions.get(_MODEL_KEY)
+    if model is None:
+        model = app.extensions[_MODEL_KEY] = complete_request_model(
+            app.config["MAX_TEXT_CHARS"], default_max_chars(engine_of(app)), server_budget_ms(app))
+    return model
 
 
 @bp.post("/complete")
 def complete():
+    # When the front (pycc serve) had the whole request: time waiting for a thread counts too.
+    arrived = request.environ.get("asgi.scope", {}).get(ARRIVED) or time.monotonic()
     started = time.perf_counter()
-    engine = engine_of(current_app)
-    args = parse_complete_request(_read_json_object(), current_app.config["MAX_TEXT_CHARS"],
-                                  default_max_chars(engine))
-    suggestions = engine.complete(args["text"], n=args["n"], max_chars=args["max_chars"],
-                                  document=args["document"])
+    app = current_app._get_current_object()
+    engine = engine_of(app)
+    args = validate(request_model(app), read_json_object())
+    check_sizes(args, app.config["MAX_TEXT_CHARS"])
+    budgets = [b for b in (server_budget_ms(app), args.deadline_ms) if b]
+    deadline = Deadline(min(budgets) if budgets else None)
+    deadline.start = arrived
+    cache = getattr(engine, "cache", None)
+    was_cached = args.document is not None and cache is not None and args.document in cache
+    engine_started = time.perf_counter()
+    suggestions = engine.complete(args.text, n=args.n, max_chars=args.max_chars, document=args.document,
+                                  deadline=deadline, suffix=args.suffix, files=args.files or ())
+    metrics_of(app).observe_completion(time.perf_counter() - engine_started, args.document, was_cached, cache,
+                                       deadline.cut)
     return jsonify({
         "suggestions": [s.to_json() for s in suggestions],
         "model": engine.name,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+        "budget_ms": deadline.budget_ms,
+        "cut": deadline.cut,
     })
 
 
@@ -109,11 +121,14 @@ def health():
 
 @bp.get("/model")
 def model():
-    return jsonify(engine_of(current_app).info())
+    info = engine_of(current_app).info()
+    return jsonify(public_model_info(info, bool(current_app.config.get("EXPOSE_MODEL_PATHS"))))
 
 
 @bp.get("/openapi.json")
 def openapi():
-    engine = engine_of(current_app)
-    return jsonify(openapi_document(current_app.config["MAX_TEXT_CHARS"], default_max_chars(engine),
-                                    current_app.config["MAX_CONTENT_LENGTH"]))
+    app = current_app._get_current_object()
+    return jsonify(openapi_document(
+        request_model(app), max_text_chars=app.config["MAX_TEXT_CHARS"],
+        max_content_length=app.config["MAX_CONTENT_LENGTH"], auth=auth_required(app),
+        rate_limited=limit_text(app) is not None, telemetry=bool(app.config.get("TELEMETRY_DB"))))

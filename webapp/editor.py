@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, url_for
 
+from webapp.events import recorder_of
 from webapp.extensions import engine_of
+from webapp.security import auth_required
 
 bp = Blueprint("editor", __name__)
 
@@ -17,4 +19,6 @@ def index():
         api_url=url_for("api.complete"),
         debounce_ms=int(config["EDITOR_DEBOUNCE_MS"]),
         suggestions=int(config["EDITOR_SUGGESTIONS"]),
+        auth_required=auth_required(current_app),
+        events_url=url_for("telemetry.events") if recorder_of(current_app) is not None else None,
     )

@@ -1,147 +1,119 @@
-"""The OpenAPI 3.1 description of the API, built from the same limits the views check."""
+"""The OpenAPI 3.1 description of the API, built from the pydantic models that validate it.
+
+Every request and answer schema comes from `webapp.schemas` (`models_json_schema`),
+so the validator and the document cannot disagree. This module adds what JSON
+Schema does not say: paths, status codes, the bearer-token scheme when the server
+has tokens, and the `Retry-After` header of a 429.
+"""
 from __future__ import annotations
 
+from pydantic.json_schema import models_json_schema
+
 from pycodecomplete import __version__
-from pycodecomplete.engine.request import MAX_CHARS_RANGE, N_RANGE
+from webapp import schemas
 
-# The fields of POST /api/complete: the validator in `webapp.api` reads its limits here.
-FIELDS = {
-    "text": {"type": "string", "description": "The code before the cursor. Any Unicode is accepted; "
-             "characters outside the model's vocabulary are mapped to close ASCII ones."},
-    "n": {"type": "integer", "minimum": N_RANGE[0], "maximum": N_RANGE[1], "default": 5,
-          "description": "How many suggestions to return at most."},
-    "max_chars": {"type": "integer", "minimum": MAX_CHARS_RANGE[0], "maximum": MAX_CHARS_RANGE[1],
-                  "description": "Longest suggestion, in characters."},
-    "document": {"type": ["string", "null"], "minLength": 1, "maxLength": 200,
-                 "description": "An id for the document being edited. Requests with the same id reuse "
-                 "the model state of the previous text, so only new characters are computed."},
-}
-
+_REF = "#/components/schemas/{model}"
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _error_response(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+def _json(ref: dict) -> dict:
+    return {"application/json": {"schema": ref}}
 
 
-def openapi_document(max_text_chars: int, default_max_chars: int, max_content_length: int | None) -> dict:
-    request_fields = {name: dict(spec) for name, spec in FIELDS.items()}
-    request_fields["text"]["maxLength"] = max_text_chars
-    request_fields["max_chars"]["default"] = default_max_chars
+def _error_response(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": _json(_ERROR)}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before the next request", "required": True,
+                                "schema": {"type": "integer", "minimum": 0}}}
+
+
+def openapi_document(request_model, *, max_text_chars: int, max_content_length: int | None, auth: bool,
+                     rate_limited: bool, telemetry: bool) -> dict:
+    models = [(request_model, "validation"), (schemas.CompleteResponse, "serialization"),
+              (schemas.Health, "serialization"), (schemas.ModelInfo, "serialization"),
+              (schemas.EventsRequest, "validation"), (schemas.EventsResponse, "serialization"),
+              (schemas.Error, "serialization")]
+    refs, definitions = models_json_schema(models, ref_template=_REF)
+    ref = {model: refs[(model, mode)] for model, mode in models}
     body_limit = f" or a body over {max_content_length} bytes" if max_content_length else ""
-    return {
+
+    def guarded(responses: dict, body: bool = True) -> dict:
+        """The answers every token-guarded, rate-limited operation can also give."""
+        extra = {}
+        if body:
+            extra["400"] = _error_response("Malformed JSON, a missing, unknown or wrongly typed field, or a value "
+                                           "out of range")
+            extra["415"] = _error_response("Content-Type is not application/json")
+        if auth:
+            extra["401"] = _error_response("No token, or not one of the server's (see WWW-Authenticate)",
+                                           {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}})
+        if rate_limited:
+            extra["429"] = _error_response("Too many requests for this token (or address)", _RETRY_AFTER)
+        return {**responses, **extra}
+
+    open_op = {"security": []} if auth else {}
+    paths = {
+        "/api/complete": {"post": {
+            "operationId": "complete",
+            "summary": "Suggest continuations of the code before the cursor",
+            "description": "Suggestions are distinct, ranked by score (descending), and stop at a natural "
+                           "boundary: the end of the identifier, number or string being typed, or the end of the "
+                           "line. Each request has a time budget; `cut` says what it cut.",
+            "requestBody": {"required": True, "content": _json(ref[request_model])},
+            "responses": guarded({
+                "200": {"description": "Suggestions", "content": _json(ref[schemas.CompleteResponse])},
+                "413": _error_response(f"`text` longer than {max_text_chars} characters{body_limit}"),
+            }),
+        }},
+        "/api/events": {"post": {
+            "operationId": "events",
+            "summary": "Record what happened to suggestions (acceptance telemetry)",
+            "description": "Kinds, ranks, lengths, latencies and model names only, never code. Written to the "
+                           "server's database in batches; `pycc stats` reads them.",
+            "requestBody": {"required": True, "content": _json(ref[schemas.EventsRequest])},
+            "responses": guarded({
+                "202": {"description": "Queued", "content": _json(ref[schemas.EventsResponse])},
+                "413": _error_response(f"A body over the limit{body_limit}"),
+            }),
+        }},
+        "/api/health": {"get": {
+            "operationId": "health", **open_op,
+            "summary": "Liveness, and the name of the model served (never needs a token)",
+            "responses": {"200": {"description": "Serving", "content": _json(ref[schemas.Health])}},
+        }},
+        "/api/model": {"get": {
+            "operationId": "model",
+            "summary": "The model served: name, config, training summary, metrics, engine settings",
+            "responses": guarded({"200": {"description": "The model", "content": _json(ref[schemas.ModelInfo])}},
+                                 body=False),
+        }},
+        "/api/openapi.json": {"get": {
+            "operationId": "openapi", **open_op,
+            "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1 document", "content": _json(
+                {"type": "object", "required": ["openapi", "paths"]})}},
+        }},
+    }
+    if not telemetry:  # `pycc serve --no-telemetry`: the route is not there either
+        del paths["/api/events"]
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "PyCodeComplete",
             "version": __version__,
-            "description": "Completions for Python code from a character-level model. Every error is a "
+            "description": "Completions for Python code from a character-level or BPE model. Every error is a "
                            "JSON object with an `error` message and a 4xx status.",
         },
-        "paths": {
-            "/api/complete": {
-                "post": {
-                    "operationId": "complete",
-                    "summary": "Suggest continuations of the code before the cursor",
-                    "description": "Suggestions are distinct, ranked by score (descending), and stop at a "
-                                   "natural boundary: the end of the identifier, number or string being "
-                                   "typed, or the end of the line.",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {
-                            "$ref": "#/components/schemas/CompleteRequest"}}},
-                    },
-                    "responses": {
-                        "200": {"description": "Suggestions", "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/CompleteResponse"}}}},
-                        "400": _error_response("Malformed JSON, a missing, unknown or wrongly typed field, "
-                                               "or a value out of range"),
-                        "413": _error_response(f"`text` longer than {max_text_chars} characters{body_limit}"),
-                        "415": _error_response("Content-Type is not application/json"),
-                    },
-                },
-            },
-            "/api/health": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Liveness, and the name of the model served",
-                    "responses": {"200": {"description": "Serving", "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Health"}}}}},
-                },
-            },
-            "/api/model": {
-                "get": {
-                    "operationId": "model",
-                    "summary": "The model served: config, training summary, metrics, engine settings",
-                    "responses": {"200": {"description": "The model", "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Model"}}}}},
-                },
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3.1 document", "content": {
-                        "application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}}}},
-                },
-            },
-        },
-        "components": {
-            "schemas": {
-                "CompleteRequest": {
-                    "type": "object",
-                    "required": ["text"],
-                    "additionalProperties": False,
-                    "properties": request_fields,
-                },
-                "Suggestion": {
-                    "type": "object",
-                    "required": ["text", "score"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "text": {"type": "string", "minLength": 1,
-                                 "description": "Text to insert at the cursor"},
-                        "score": {"type": "number", "minimum": 0, "maximum": 1,
-                                  "description": "The model's probability of this continuation"},
-                    },
-                },
-                "CompleteResponse": {
-                    "type": "object",
-                    "required": ["suggestions", "model", "elapsed_ms"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "suggestions": {"type": "array", "maxItems": 10,
-                                        "items": {"$ref": "#/components/schemas/Suggestion"}},
-                        "model": {"type": "string"},
-                        "elapsed_ms": {"type": "number", "minimum": 0,
-                                       "description": "Time spent in the server on this request"},
-                    },
-                },
-                "Health": {
-                    "type": "object",
-                    "required": ["status", "model"],
-                    "additionalProperties": False,
-                    "properties": {"status": {"type": "string", "enum": ["ok"]}, "model": {"type": "string"}},
-                },
-                "Model": {
-                    "type": "object",
-                    "required": ["name", "engine"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "path": {"type": "string"},
-                        "format_version": {"type": "integer"},
-                        "config": {"type": "object", "description": "The training config (architecture)"},
-                        "vocabulary": {"type": "object"},
-                        "summary": {"type": "object", "description": "Training summary"},
-                        "metrics": {"type": "object", "description": "Evaluation metrics"},
-                        "engine": {"type": "object", "description": "Completion engine settings"},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "additionalProperties": False,
-                    "properties": {"error": {"type": "string"}},
-                },
-            },
-        },
+        "paths": paths,
+        "components": {"schemas": definitions["$defs"]},
     }
+    if auth:
+        document["components"]["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "One of the tokens in the server's --token-file"}}
+        document["security"] = [{"bearer": []}]
+    return document

@@ -7,6 +7,14 @@
  * request and the text and caret have not changed since it was sent; anything else
  * is dropped. Suggestions are rendered as text: the HTML at.js builds contains only
  * escaped characters.
+ *
+ * Tokens: when the server needs one (data-auth="required"), the page asks for it once, in
+ * a form above the editor, and keeps it in sessionStorage: this tab only, gone when the
+ * tab closes, never in a cookie or localStorage. A 401 forgets it and asks again.
+ *
+ * Telemetry (when the server records it, data-events-url): what happened to the
+ * suggestions shown (shown, accepted with its rank, dismissed with Esc), their length,
+ * the latency and the model: never the code. Events are sent in batches.
  */
 (function ($) {
   'use strict';
@@ -26,6 +34,58 @@
   var shownKey = null;     // snapshot whose suggestions the popup shows
   var dismissedKey = null; // snapshot whose popup was dismissed with Esc
   var accepted = null;     // text of the suggestion being accepted, inserted once at.js is done
+  var acceptedRank = 0;    // its place in the list
+  var authRequired = $editor.data('auth') === 'required';
+  var eventsUrl = $editor.data('events-url') || '';
+  var TOKEN_KEY = 'pycc-token';
+  var shownInfo = null;    // {model, length, latency} of the suggestions on screen, for events
+  var pendingEvents = [];
+  var eventsTimer = null;
+
+  function token() {
+    try { return window.sessionStorage.getItem(TOKEN_KEY); } catch (e) { return null; }
+  }
+
+  function authHeaders(headers) {
+    var t = token();
+    if (t) { headers.Authorization = 'Bearer ' + t; }
+    return headers;
+  }
+
+  function askForToken(message) {
+    $('#token-message').text(message || '');
+    $('#token-form').prop('hidden', false);
+    $('#token-input').val('').trigger('focus');
+  }
+
+  $('#token-form').on('submit', function (e) {
+    e.preventDefault();
+    var value = String($('#token-input').val() || '').trim();
+    if (!value) { return; }
+    window.sessionStorage.setItem(TOKEN_KEY, value);
+    $('#token-input').val('');
+    $('#token-form').prop('hidden', true);
+    setMessage('');
+    editor.focus();
+  });
+
+  function recordEvent(kind, rank) {
+    if (!eventsUrl || !shownInfo) { return; }
+    var event = {kind: kind, model: shownInfo.model, length: shownInfo.length,
+                 latency_ms: Math.max(0, shownInfo.latency), source: 'editor'};
+    if (kind === 'accepted') { event.rank = rank; event.length = Math.min(200, accepted.length); }
+    pendingEvents.push(event);
+    if (pendingEvents.length >= 20) { sendEvents(); } else if (!eventsTimer) { eventsTimer = setTimeout(sendEvents, 2000); }
+  }
+
+  function sendEvents() {
+    clearTimeout(eventsTimer);
+    eventsTimer = null;
+    if (!pendingEvents.length || (authRequired && !token())) { return; }
+    fetch(eventsUrl, {method: 'POST', keepalive: true, body: JSON.stringify({events: pendingEvents.splice(0, 100)}),
+                      headers: authHeaders({'Content-Type': 'application/json'})}).catch(function () {});
+  }
+  window.addEventListener('pagehide', sendEvents);
 
   function escapeHtml(text) {
     return String(text).replace(/[&<>"']/g, function (c) {
@@ -60,17 +120,31 @@
   }
 
   function request(id, snap, callback) {
+    if (authRequired && !token()) {  // asked already (and maybe told why): do not ask over it
+      if ($('#token-form').prop('hidden')) { askForToken(); }
+      callback([]);
+      return;
+    }
     if (inflight) { inflight.abort(); }
     var controller = inflight = new AbortController();
     var sentAt = performance.now();
     fetch(apiUrl, {
       method: 'POST',
-      headers: {'Content-Type': 'application/json'},
-      body: JSON.stringify({text: snap.value.slice(0, snap.start), n: count, document: documentId}),
+      headers: authHeaders({'Content-Type': 'application/json'}),
+      // The text after the caret goes too: suggestions never repeat what is already there (brackets the
+      // person typed ahead, the next line). Capped so that text and suffix stay within the API's limit.
+      body: JSON.stringify({text: snap.value.slice(0, snap.start), suffix: snap.value.slice(snap.start, snap.start + 2000),
+                            n: count, document: documentId}),
       signal: controller.signal
     }).then(function (response) {
-      return response.json().then(function (body) { return {ok: response.ok, body: body}; });
+      return response.json().then(function (body) { return {ok: response.ok, status: response.status, body: body}; });
     }).then(function (reply) {
+      if (reply.status === 401) {  // no token, or not one of the server's: ask (again)
+        window.sessionStorage.removeItem(TOKEN_KEY);
+        askForToken('That token was not accepted; try again.');
+        callback([]);
+        return;
+      }
       if (id !== latest || !isCurrent(snap)) { return; }  // stale: never shown
       if (!reply.ok) {
         setMessage(reply.body && reply.body.error ? reply.body.error : 'completion failed');
@@ -80,6 +154,10 @@
       setMessage('');
       showLatency(performance.now() - sentAt, reply.body.elapsed_ms, reply.body.model);
       shownKey = keyOf(snap);
+      var roundTrip = performance.now() - sentAt;
+      shownInfo = reply.body.suggestions.length ? {model: reply.body.model, latency: roundTrip,
+                                                   length: Math.min(200, reply.body.suggestions[0].text.length)} : null;
+      if (shownInfo) { recordEvent('shown'); }
       callback($.map(reply.body.suggestions, function (s, i) {
         return {name: s.text, text: s.text, score: s.score, rank: i};
       }));
@@ -117,6 +195,7 @@
       e.preventDefault();
       insertAtCaret('    ');
     } else if (e.key === 'Escape') {
+      if ($editor.atwho('isSelecting')) { recordEvent('dismissed'); }
       dismissedKey = keyOf(snapshot());
       clearTimeout(timer);
       latest++;
@@ -149,7 +228,12 @@
       // at.js would write the whole textarea value, which empties the browser's undo
       // history. It is handed nothing to insert; the text goes in afterwards with
       // insertAtCaret, so Ctrl+Z takes an accepted suggestion back like typed text.
-      beforeInsert: function (value) { accepted = value; return ''; },
+      beforeInsert: function (value, $li) {
+        accepted = value;
+        var item = $li && $li.data('item-data');
+        acceptedRank = item && typeof item.rank === 'number' ? item.rank : 0;
+        return '';
+      },
       tplEval: function (tpl, item, phase) {
         if (phase === 'onInsert') { return item.text; }      // inserted as plain text (beforeInsert)
         return '<li><span class="pycc-text">' + escapeHtml(item.text) + '</span>' +
@@ -171,9 +255,10 @@
   $editor.on('inserted-pycc.atwho', function () {
     shownKey = null;
     var text = accepted;
+    if (text) { recordEvent('accepted', acceptedRank); }
     accepted = null;
     if (text) { insertAtCaret(text); } else { $editor.trigger('input'); }  // insertAtCaret fires input
   });
 
-  editor.focus();
+  if (authRequired && !token()) { askForToken(); } else { editor.focus(); }
 })(jQuery);
