@@ -10,7 +10,8 @@ passes paths down.
     <checkout>/data/models/<run-id>/ models trained by `pycc retrain`
     <checkout>/data/models/current   symlink to the model served by default
     <checkout>/data/models/previous  symlink to the model that was current before
-    <checkout>/trained-models/default  the model shipped with the checkout
+    <checkout>/trained-models/NAME/  the models shipped with the checkout; the one served by
+                                     default is chosen by a measured rule (`pycodecomplete.defaults`)
 """
 from __future__ import annotations
 
@@ -43,16 +44,24 @@ def models_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "models"
 
 
+def shipped_models_root() -> Path:
+    """The checkout's trained-models/ directory: the shipped models, one directory each."""
+    return checkout_dir() / "trained-models"
+
+
 def shipped_model_dir() -> Path:
-    """The model shipped in the checkout's trained-models/ directory."""
-    return checkout_dir() / "trained-models" / "default"
+    """The shipped model served by default: the best keystroke savings among the shipped models
+    that meet the latency targets (the rule and its figures: `pycodecomplete.defaults`)."""
+    from pycodecomplete.defaults import default_model
+
+    return default_model(shipped_models_root())
 
 
 def resolve_default_model(data_dir: Path | None = None) -> Path:
     """The model to serve when none is named.
 
     `<data-dir>/models/current` (the last model `pycc retrain` promoted) when it
-    exists, else the shipped `trained-models/default`.
+    exists, else the shipped model that the default-model rule picks (`shipped_model_dir`).
     """
     current = models_dir(Path(data_dir or default_data_dir())) / CURRENT_LINK
     if current.exists():  # follows the symlink: a dangling link does not count

@@ -60,6 +60,8 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 class GPTStepper:
     """The keras-hub GPT-2 backbone from `weights.npz`, in numpy float32."""
 
+    runtime = "numpy"
+
     def __init__(self, weights: dict[str, np.ndarray], layers: int, heads: int, width: int):
         self.layers, self.heads, self.width = layers, heads, width
         self.head_dim = width // heads
@@ -126,6 +128,10 @@ class GPTStepper:
         return state.prefix_k.nbytes * 2 + state.suffix_k.nbytes * 2
 
     def select(self, state: GPTState, rows) -> GPTState:
+        if len(rows) == 1:  # one beam (after every search step): a read-only view, no copy
+            row = int(rows[0])
+            return GPTState(state.prefix_k, state.prefix_v, state.suffix_k[:, row:row + 1],
+                            state.suffix_v[:, row:row + 1])
         rows = np.asarray(rows, dtype=np.intp)
         return GPTState(state.prefix_k, state.prefix_v, frozen(state.suffix_k[:, rows]),
                         frozen(state.suffix_v[:, rows]))
@@ -173,10 +179,9 @@ class GPTStepper:
         if len(ids) == 0:
             raise ValueError("advance() needs at least one id")
         state = self.merged(state)
-        hidden, new_k, new_v = self._forward(state, ids[None], into_prefix=True)
         keep = sorted({p for p in keep if 1 <= p <= len(ids)})
         positions = [p - 1 for p in keep] + [len(ids) - 1]
-        logits = self._logits(hidden[0, positions])
+        logits, new_k, new_v = self._run(state, ids[None], True, positions)
         final = GPTState(frozen(new_k), frozen(new_v), state.suffix_k, state.suffix_v)
         base = state.length
         kept = {p: (logits[i], self.truncate(final, base + p)) for i, p in enumerate(keep)}
@@ -187,10 +192,17 @@ class GPTStepper:
         ids = np.asarray(ids, dtype=np.intp).reshape(-1)
         if state.batch != len(ids):
             raise ValueError(f"state has batch {state.batch}, ids {len(ids)}")
-        hidden, new_k, new_v = self._forward(state, ids[:, None], into_prefix=False)
-        return self._logits(hidden[:, -1]), GPTState(state.prefix_k, state.prefix_v, frozen(new_k), frozen(new_v))
+        logits, new_k, new_v = self._run(state, ids[:, None], False, np.arange(len(ids)))
+        return logits, GPTState(state.prefix_k, state.prefix_v, frozen(new_k), frozen(new_v))
 
     # ------------------------------------------------------------------ internals
+
+    def _run(self, state: GPTState, ids: np.ndarray, into_prefix: bool, rows):
+        """ids (B, T) after `state` -> (logits at `rows` of the flattened (B*T) positions, grown cache).
+
+        The one place a runtime computes: `engine.gpt2.onnx` overrides it."""
+        hidden, new_k, new_v = self._forward(state, ids, into_prefix)
+        return self._logits(hidden.reshape(-1, self.width)[rows]), new_k, new_v
 
     def _logits(self, hidden: np.ndarray) -> np.ndarray:
         return _linear(hidden, self.wte)

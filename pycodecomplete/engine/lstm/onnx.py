@@ -16,38 +16,22 @@ single row, and feeding a long text (`advance`), stay in numpy, where a row is a
 matrix-vector product at full memory speed and each layer's input products for a
 whole text are one large matrix product.
 
-Sessions do not survive `fork`: their thread pools stay behind in the parent, and
-a child of a process that has run a multi-threaded session hangs building its own
-(measured with onnxruntime 1.31). gunicorn loads the app before it forks its
-workers, so nothing builds a session until first use in a process (`warm()` does it
-in each worker, before its first request). A process forked from one that already
-had a session steps in numpy instead, with a warning: slower, never stuck, exact.
+Sessions are built per process, after the fork, and int8 weights come from ONNX
+Runtime's dynamic quantization: both in `engine.onnx_runtime`, shared with GPT-2.
+With `int8`, the beams' steps use int8 weights; the typed character and long texts
+stay in numpy float32, so the document's state is the float model's.
 """
 from __future__ import annotations
-
-import logging
-import os
-import threading
 
 import numpy as np
 
 from pycodecomplete.engine.lstm.stepper import LSTMState, LSTMStepper
 from pycodecomplete.engine.numeric import frozen
-from pycodecomplete.errors import PyccError
-
-log = logging.getLogger(__name__)
-# The process that built a session in this interpreter (inherited by forked children).
-_sessions_built_in: int | None = None
-_inherited: list = []
-
-# IR version 9 / opset 17: read by every onnxruntime >= 1.16 (the `onnx` package may
-# default to newer IR versions than the installed runtime reads).
-_IR_VERSION = 9
-_OPSET = 17
+from pycodecomplete.engine.onnx_runtime import ProcessSession, make_model
 
 
-def build_step_model(stepper: LSTMStepper) -> bytes:
-    """Serialized ONNX model: (ids (B,), h (L,B,U), c (L,B,U)) -> (logits (B,V), h', c')."""
+def build_step_model(stepper: LSTMStepper):
+    """The ONNX model (a ModelProto): (ids (B,), h (L,B,U), c (L,B,U)) -> (logits (B,V), h', c')."""
     from onnx import TensorProto, helper, numpy_helper
 
     u, layers = stepper.units, stepper.layers
@@ -102,9 +86,7 @@ def build_step_model(stepper: LSTMStepper) -> bytes:
          helper.make_tensor_value_info("h_next", TensorProto.FLOAT, state),
          helper.make_tensor_value_info("c_next", TensorProto.FLOAT, state)],
         weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)],
-                              ir_version=_IR_VERSION, producer_name="pycodecomplete")
-    return model.SerializeToString()
+    return make_model(graph)
 
 
 class OnnxLSTMStepper(LSTMStepper):
@@ -113,32 +95,26 @@ class OnnxLSTMStepper(LSTMStepper):
     runtime = "onnx"
     blocked_batches = False  # numpy's blocked weight copies are not needed (the fallback uses plain matmul)
 
-    def __init__(self, weights: dict[str, np.ndarray], layers: int, units: int, threads: int = 1):
+    def __init__(self, weights: dict[str, np.ndarray], layers: int, units: int, threads: int = 1,
+                 int8: bool = False):
         super().__init__(weights, layers, units)
-        try:  # fail at load, with a clear message, not on a request
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except ImportError as exc:
-            raise PyccError(f"engine: runtime 'onnx' needs the {exc.name} package "
-                            "(pip install -r requirements.txt), or use runtime 'numpy'") from None
-        self.threads = max(1, int(threads))
-        self._session, self._pid = None, None
-        self._lock = threading.Lock()
+        self.session = ProcessSession(lambda: build_step_model(self), threads=threads, int8=int8)
+        self.threads, self.int8 = self.session.threads, self.session.int8
 
     @classmethod
-    def from_artifact(cls, artifact, threads: int = 1) -> "OnnxLSTMStepper":
+    def from_artifact(cls, artifact, threads: int = 1, int8: bool = False) -> "OnnxLSTMStepper":
         config = artifact.config
-        return cls(artifact.weights(), config.lstm_layers, config.lstm_units, threads=threads)
+        return cls(artifact.weights(), config.lstm_layers, config.lstm_units, threads=threads, int8=int8)
 
     def warm(self) -> None:
         """Create this process's session now rather than on the first request."""
-        if self._session_here() is not None:
+        if self.session.get() is not None:
             self.onnx_step(self.initial_state(), np.zeros(1, np.int64))
 
     def step(self, state: LSTMState, ids: np.ndarray) -> tuple[np.ndarray, LSTMState]:
         # One row (the typed character) is a matrix-vector product, which OpenBLAS streams
         # faster than MLAS's packed GEMM (benchmarks/stepper.py, batch 1); beams go to ONNX.
-        if state.batch == 1 or self._session_here() is None:
+        if state.batch == 1 or self.session.get() is None:
             return super().step(state, ids)
         return self.onnx_step(state, ids)
 
@@ -153,43 +129,8 @@ class OnnxLSTMStepper(LSTMStepper):
     @property
     def active(self) -> bool:
         """Whether steps in this process run on ONNX Runtime (False: the numpy fallback)."""
-        return self._session_here() is not None
+        return self.session.active
 
     def _run(self, state: LSTMState, ids: np.ndarray):
         feed = {"ids": ids, "h": np.ascontiguousarray(state.h), "c": np.ascontiguousarray(state.c)}
-        return self._session_here().run(None, feed)
-
-    def _session_here(self):
-        """This process's session, built on first use; None where one cannot be built safely."""
-        global _sessions_built_in
-        pid = os.getpid()
-        if self._pid != pid:  # first use in this process (a forked worker starts without one)
-            with self._lock:
-                if self._pid != pid:
-                    if self._session is not None:
-                        # The parent's session: freeing it here would join threads this process
-                        # does not have (and hang), so it is kept, never used.
-                        _inherited.append(self._session)
-                    if _sessions_built_in not in (None, pid):
-                        log.warning("ONNX Runtime was used before this process forked; its steps run in numpy "
-                                    "here (build sessions after forking, as pycc serve does in post_worker_init)")
-                        self._session = None
-                    else:
-                        self._session = self._new_session()
-                        _sessions_built_in = pid
-                    self._pid = pid
-        return self._session
-
-    def _new_session(self):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
-        # Idle intra-op threads would otherwise spin for a while after each step, taking
-        # the CPU from the other workers (and the HTTP thread) between keystrokes.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The serialized graph (as big as the weights) lives only while the session is built.
-        return ort.InferenceSession(build_step_model(self), options, providers=["CPUExecutionProvider"])
+        return self.session.get().run(None, feed)
