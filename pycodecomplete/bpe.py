@@ -10,6 +10,9 @@ lives in `pycodecomplete.corpus.tokenizer`.
 * Special tokens have fixed ids: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3,
   ``<mask>`` 4. They never come out of `encode`: the literal text ``</s>`` in
   source code is encoded as ordinary bytes (`encode_special_tokens`).
+* Tokenizers trained for fill-in-the-middle also have ``<fim_prefix>`` 5,
+  ``<fim_middle>`` 6 and ``<fim_suffix>`` 7 (`fim` is then true); older ones keep
+  ids 5-7 for bytes and are served prefix-only.
 * ``</s>`` (`SEPARATOR_ID`) separates files. Like the char-LSTM's boundary
   character it both ends one file and starts the next: the model reads it first
   at the start of every document, and emitting it means "end of file".
@@ -27,6 +30,9 @@ from pycodecomplete.errors import PyccError
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 BOS_ID, PAD_ID, EOS_ID, UNK_ID, MASK_ID = range(len(SPECIAL_TOKENS))
+# Fill-in-the-middle sentinels (tokenizers trained for FIM only), ids right after the above.
+FIM_TOKENS = ("<fim_prefix>", "<fim_middle>", "<fim_suffix>")
+FIM_PREFIX_ID, FIM_MIDDLE_ID, FIM_SUFFIX_ID = range(len(SPECIAL_TOKENS), len(SPECIAL_TOKENS) + len(FIM_TOKENS))
 SEPARATOR = "</s>"
 SEPARATOR_ID = EOS_ID
 KIND = "bpe"
@@ -63,6 +69,14 @@ class BPETokenizer:
         if model.get("type") != "BPE" or pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") \
                 or spec.get("normalizer") is not None:
             raise PyccError(f"{source}: not a byte-level BPE tokenizer without normalizer and prefix space")
+        # Fill-in-the-middle: all three sentinels at their fixed ids, or none (an older,
+        # prefix-only tokenizer, whose ids 5-7 are bytes).
+        fim_ids = [tokenizer.token_to_id(token) for token in FIM_TOKENS]
+        self.fim = fim_ids == [FIM_PREFIX_ID, FIM_MIDDLE_ID, FIM_SUFFIX_ID]
+        if not self.fim and any(i is not None for i in fim_ids):
+            raise PyccError(f"{source}: fill-in-the-middle tokens {', '.join(FIM_TOKENS)} must have ids "
+                            f"{FIM_PREFIX_ID}-{FIM_SUFFIX_ID}, not {fim_ids}")
+        self.special_tokens = SPECIAL_TOKENS + (FIM_TOKENS if self.fim else ())
         # Literal "<s>" or "</s>" in source code is text, not a control token.
         tokenizer.encode_special_tokens = True
         self.vocab_size = tokenizer.get_vocab_size()
@@ -117,7 +131,7 @@ class BPETokenizer:
     def describe(self) -> dict:
         """The `vocabulary` entry of model.json."""
         return {"kind": KIND, "format": TOKENIZER_FORMAT, "file": "tokenizer.json",
-                "size": self.vocab_size, "special_tokens": list(SPECIAL_TOKENS),
+                "size": self.vocab_size, "special_tokens": list(self.special_tokens),
                 "separator": SEPARATOR, "sha256": self.sha256()}
 
     # ------------------------------------------------------------------ use
@@ -153,5 +167,5 @@ class BPETokenizer:
         out = []
         for i in range(self.vocab_size):
             token = self._tok.id_to_token(i)
-            out.append(b"" if i < len(SPECIAL_TOKENS) else bytes(inverse[c] for c in token))
+            out.append(b"" if i < len(self.special_tokens) else bytes(inverse[c] for c in token))
         return out

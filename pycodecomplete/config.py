@@ -33,6 +33,9 @@ class Config:
     gpt_heads: int = 12
     gpt_width: int = 768  # hidden size
     gpt_vocab_size: int = 8000  # BPE vocabulary; see pycodecomplete/corpus/tokenizer.py
+    # Share of GPT-2 training chunks laid out for fill-in-the-middle (ml/gpt2/fim.py); 0: left to
+    # right only. Applies only with a tokenizer that has the FIM tokens (new ones do when > 0).
+    fim_rate: float = 0.5
     # --- training -----------------------------------------------------------
     batch_size: int = 64  # per replica; the global batch is this times the replicas
     learning_rate: float = 2e-3
@@ -65,6 +68,8 @@ class Config:
                 raise PyccError(f"config: {name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise PyccError(f"config: dropout must be in [0, 1), not {self.dropout}")
+        if not 0.0 <= self.fim_rate <= 1.0:
+            raise PyccError(f"config: fim_rate must be in [0, 1], not {self.fim_rate}")
         if not 0.0 <= self.near_duplicates < 1.0:
             raise PyccError(f"config: near_duplicates must be in [0, 1), not {self.near_duplicates}")
         if not 0.0 < self.val_fraction < 1.0:

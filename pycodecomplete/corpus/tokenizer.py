@@ -26,7 +26,7 @@ import logging
 import time
 from typing import Iterable
 
-from pycodecomplete.bpe import SPECIAL_TOKENS, BPETokenizer
+from pycodecomplete.bpe import FIM_TOKENS, SPECIAL_TOKENS, BPETokenizer
 from pycodecomplete.errors import PyccError
 
 log = logging.getLogger(__name__)
@@ -37,19 +37,24 @@ MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)  # every byte, then the special token
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE,
-                    min_frequency: int = MIN_FREQUENCY, progress: bool = False) -> BPETokenizer:
-    """A byte-level BPE trained on `texts` (the vocabulary can come out smaller on a tiny corpus)."""
+                    min_frequency: int = MIN_FREQUENCY, progress: bool = False, fim: bool = False) -> BPETokenizer:
+    """A byte-level BPE trained on `texts` (the vocabulary can come out smaller on a tiny corpus).
+
+    `fim`: with the fill-in-the-middle sentinels (ids 5-7) after the special tokens.
+    """
     from tokenizers import ByteLevelBPETokenizer
 
-    if vocab_size < MIN_VOCAB_SIZE:
-        raise PyccError(f"the vocabulary must hold at least {MIN_VOCAB_SIZE} tokens "
-                        f"(256 bytes and {len(SPECIAL_TOKENS)} special tokens), not {vocab_size}")
+    specials = len(SPECIAL_TOKENS) + (len(FIM_TOKENS) if fim else 0)
+    if vocab_size < 256 + specials:
+        raise PyccError(f"the vocabulary must hold at least {256 + specials} tokens "
+                        f"(256 bytes and {specials} special tokens), not {vocab_size}")
     if min_frequency < 1:
         raise PyccError("the minimum frequency must be at least 1")
     started = time.perf_counter()
     trainer = ByteLevelBPETokenizer(add_prefix_space=False, lowercase=False, trim_offsets=False)
     trainer.train_from_iterator(iter(texts), vocab_size=vocab_size, min_frequency=min_frequency,
-                                show_progress=progress, special_tokens=list(SPECIAL_TOKENS))
+                                show_progress=progress,
+                                special_tokens=list(SPECIAL_TOKENS + (FIM_TOKENS if fim else ())))
     tokenizer = BPETokenizer(trainer._tokenizer, "trained tokenizer")  # the inner tokenizers.Tokenizer
     log.info("tokenizer: %d tokens (asked %d, min frequency %d) in %.1fs", tokenizer.vocab_size,
              vocab_size, min_frequency, time.perf_counter() - started)

@@ -70,8 +70,11 @@ def score_with_engine(engine, files: list[SourceFile], progress: bool = True) ->
 
 
 def evaluate(model_dir, data: list[Path] | None = None, max_chars: int | None = None,
-             keystrokes: bool = False, context: str = "document") -> dict:
-    """`context`: "document" (state carried from the file's start) or "window:N" (last N chars)."""
+             keystrokes: bool = False, context: str = "document", edits: bool = False) -> dict:
+    """`context`: "document" (state carried from the file's start) or "window:N" (last N chars).
+
+    `edits`: also the edit benchmark (`ml/edits.py`), with and without the suffix.
+    """
     if max_chars is not None and max_chars < 1:
         raise OptionError("max_chars", "must be positive")
     art = ModelArtifact.load(model_dir)
@@ -81,7 +84,7 @@ def evaluate(model_dir, data: list[Path] | None = None, max_chars: int | None = 
     result = {"model": art.name, "data": "validation split" if not data else [str(d) for d in data],
               "context": context}
     engine = None
-    if keystrokes or settings["context"] != "document":
+    if keystrokes or edits or settings["context"] != "document":
         from pycodecomplete.engine import load_engine
 
         engine = load_engine(art.path, settings)
@@ -95,6 +98,10 @@ def evaluate(model_dir, data: list[Path] | None = None, max_chars: int | None = 
         from pycodecomplete.ml.keystrokes import simulate_files
 
         result.update(simulate_files(engine, files))
+    if edits:
+        from pycodecomplete.ml.edits import simulate_edits
+
+        result["edits"] = simulate_edits(engine, files)
     result["elapsed_s"] = round(time.perf_counter() - started, 2)
     return result
 

@@ -21,9 +21,14 @@ ARCHITECTURE_FIELDS = ("gpt_layers", "gpt_heads", "gpt_width", "seq_len")
 def prepare(out, config, corpus, resuming: bool, parent=None) -> TrainingData:
     train_files, val_files = corpus.split("train"), corpus.split("val")
     tokenizer, config = tokenizer_for(out, resuming, config, train_files, parent=parent)
+    fim_rate = config.fim_rate if tokenizer.fim else 0.0
+    if config.fim_rate and not tokenizer.fim:
+        log.info("the tokenizer has no fill-in-the-middle tokens (an older model's): training left to right only")
     started = time.perf_counter()
-    train_samples = pack_samples(train_files, tokenizer, config.seq_len)
-    val_samples = pack_samples(val_files, tokenizer, config.seq_len)
+    train_samples = pack_samples(train_files, tokenizer, config.seq_len, fim_rate, config.seed)
+    # Validation is laid out like training, so the best weights are the best at what is trained;
+    # left-to-right quality is `pycc evaluate`'s bits per character, for every model alike.
+    val_samples = pack_samples(val_files, tokenizer, config.seq_len, fim_rate, config.seed + 1)
     log.info("tokens: train %d in %d samples (fill %.1f%%), val %d; %.2f chars/token; %.1fs",
              train_samples.tokens, len(train_samples.rows), 100 * train_samples.fill(),
              val_samples.tokens, train_samples.chars / max(1, train_samples.tokens),
@@ -33,7 +38,7 @@ def prepare(out, config, corpus, resuming: bool, parent=None) -> TrainingData:
               "chars_per_token": round(train_samples.chars / max(1, train_samples.tokens), 4)}
     return TrainingData(
         config=config, vocabulary=tokenizer.describe(),
-        summary={"corpus": {"tokens": tokens}, "objective": "causal-lm"},
+        summary={"corpus": {"tokens": tokens}, "objective": "causal-lm", "fim_rate": fim_rate},
         pass_steps=lambda global_batch: len(train_samples.rows) // global_batch,
         train_dataset=lambda global_batch, start_step: (
             train_dataset(train_samples, config, global_batch, start_step=start_step), []),

@@ -29,17 +29,30 @@ from pycodecomplete.corpus import SourceFile
 from pycodecomplete.corpus.preprocess import chunk_text, split_lines
 from pycodecomplete.corpus.tokenizer import train_tokenizer
 from pycodecomplete.errors import PyccError
+from pycodecomplete.ml.gpt2 import fim
 
 log = logging.getLogger(__name__)
 
-def file_units(text: str, tokenizer: BPETokenizer, max_tokens: int) -> list[np.ndarray]:
-    """A file as token units: ``</s>`` + its first chunk, then each further chunk."""
+def file_units(text: str, tokenizer: BPETokenizer, max_tokens: int, fim_rate: float = 0.0,
+               rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """A file as token units: ``</s>`` + its first chunk, then each further chunk.
+
+    With `fim_rate`, each chunk is laid out for fill-in-the-middle with that
+    probability (`ml/gpt2/fim.py`), in chunks made smaller to leave room for it.
+    """
     lines = split_lines(text)
     counts = [len(ids) for ids in tokenizer.encode_batch(lines)] if lines else []
-    chunks = chunk_text(text, max_tokens, tokenizer.count, line_counts=counts)
+    budget = max(1, max_tokens - fim.RESERVE) if fim_rate else max_tokens
+    chunks = chunk_text(text, budget, tokenizer.count, line_counts=counts)
     encoded = tokenizer.encode_batch(chunks)
     if not encoded:
         return []
+    if fim_rate:
+        for i, chunk in enumerate(chunks):
+            if rng.random() < fim_rate:
+                laid_out = fim.psm_ids(*fim.split_points(chunk, rng), tokenizer)
+                if len(laid_out) <= max_tokens:  # else (rare) the chunk stays left to right
+                    encoded[i] = laid_out
     head = np.concatenate([np.array([SEPARATOR_ID], np.int32), encoded[0]])
     return [head] + encoded[1:]
 
@@ -59,13 +72,15 @@ class Samples:
         return self.tokens / max(1, self.rows.size)
 
 
-def pack_samples(files: list[SourceFile], tokenizer: BPETokenizer, seq_len: int) -> Samples:
+def pack_samples(files: list[SourceFile], tokenizer: BPETokenizer, seq_len: int, fim_rate: float = 0.0,
+                 seed: int = 0) -> Samples:
     """Whole units packed in corpus order into rows of at most `seq_len + 1` tokens."""
     span = seq_len + 1
     rows, current = [], []
     used = 0
-    for f in files:
-        for unit in file_units(f.text, tokenizer, seq_len):
+    for index, f in enumerate(files):
+        rng = np.random.default_rng([seed, index]) if fim_rate else None
+        for unit in file_units(f.text, tokenizer, seq_len, fim_rate, rng):
             if used + len(unit) > span and current:
                 rows.append(np.concatenate(current))
                 current, used = [], 0
@@ -120,9 +135,10 @@ def tokenizer_for(out: Path, resuming: bool, config: Config, train_files: list[S
     """The directory's tokenizer when resuming, the parent's for a warm start; else one trained now."""
     if resuming or parent is not None:
         tokenizer = BPETokenizer.from_artifact(parent if parent is not None else artifact.ModelArtifact.load(out))
-        log.info("using the tokenizer saved in %s (%d tokens)", parent.path if parent else out, tokenizer.vocab_size)
+        log.info("%s the tokenizer saved in %s (%d tokens)", "warm start with" if parent else "resuming with",
+                 parent.path if parent else out, tokenizer.vocab_size)
         return tokenizer, config
-    tokenizer = train_tokenizer((f.text for f in train_files), config.gpt_vocab_size)
+    tokenizer = train_tokenizer((f.text for f in train_files), config.gpt_vocab_size, fim=config.fim_rate > 0)
     if tokenizer.vocab_size != config.gpt_vocab_size:
         log.info("the corpus yields %d tokens, not %d: the model's vocabulary follows the tokenizer",
                  tokenizer.vocab_size, config.gpt_vocab_size)
