@@ -105,11 +105,13 @@ def keras_lstm_dir(tmp_path_factory):
 
 @pytest.fixture
 def app(random_model_dir):
-    """The web app serving `random_model_dir`, with small limits to test them."""
+    """The web app serving `random_model_dir`, with small limits to test them.
+
+    No rate limit: these tests send requests faster than people type (test_security.py tests the limits)."""
     from webapp import create_app
 
     return create_app({"TESTING": True, "MODEL_DIR": str(random_model_dir), "MAX_TEXT_CHARS": 5000,
-                       "MAX_CONTENT_LENGTH": 64 * 1024})
+                       "MAX_CONTENT_LENGTH": 64 * 1024, "RATE_LIMIT": "off"})
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from pycodecomplete.errors import OptionError, PyccError
 log = logging.getLogger("pycodecomplete")
 
 # Stage modules, in the order `pycc --help` lists their commands.
-STAGES = ("learn", "serve", "crawl", "tokens", "lsp")
+STAGES = ("learn", "serve", "crawl", "tokens", "lsp", "stats")
 
 
 def build_parser() -> argparse.ArgumentParser:

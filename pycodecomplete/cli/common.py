@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pycodecomplete.errors import PyccError
 
-MODEL_HELP = "model directory (default: data/models/current if present, else the shipped default model)"
-ENGINE_FLAGS = ("context", "window", "beam_width", "lookahead", "runtime")
+MODEL_HELP = ("model directory (default: data/models/current if present, else the shipped model with the best "
+              "keystroke savings among those that meet the latency targets: trained-models/README.md)")
+ENGINE_FLAGS = ("context", "window", "beam_width", "lookahead", "runtime", "int8")
 
 
 def print_json(obj) -> None:
@@ -28,8 +29,12 @@ def add_engine_flags(parser, model_help: str = MODEL_HELP) -> None:
                         help="most model steps one completion may take: characters for a char-LSTM, "
                              "BPE tokens for a GPT-2 (default: from the model's size)")
     parser.add_argument("--runtime", choices=("onnx", "numpy"), default=None,
-                        help="where the char-LSTM's steps run: onnx (ONNX Runtime, default: several times "
-                             "faster for beams) or numpy; they agree within 1e-5")
+                        help="where the model's steps run: onnx (ONNX Runtime, default: several times faster "
+                             "for beams) or numpy; they agree within 1e-4 (next-token probabilities)")
+    parser.add_argument("--int8", action="store_true", default=None,
+                        help="int8 weights on ONNX Runtime (its quantizer): faster steps, next-token "
+                             "probabilities within about 0.02 of float32, answers no longer exactly "
+                             "independent of the document cache (measured: trained-models/README.md)")
 
 
 def add_corpus_flags(parser) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pycodecomplete.cli.common import INSTALLED_HELP, add_corpus_flags, corpus_from_args, corpus_roots, print_json
+from pycodecomplete.cli.common import (INSTALLED_HELP, MODEL_HELP, add_corpus_flags, corpus_from_args, corpus_roots,
+                                       model_dir, print_json)
 from pycodecomplete.config import PRESETS
 from pycodecomplete.families import FAMILIES
 
@@ -50,12 +51,15 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="bits per character and accuracy of a model",
                        description="Score a model on .py files (default: its own validation split). "
                                    "Each file is read from its start with the state carried through it.")
-    p.add_argument("--model", required=True, type=Path, help="model directory")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR", help=MODEL_HELP)
     p.add_argument("--data", action="append", type=Path, metavar="PATH",
                    help="a .py file or a directory of them (repeatable)")
     p.add_argument("--max-chars", type=int, help="stop after this many characters")
     p.add_argument("--keystrokes", action="store_true",
                    help="also simulate typing the files with 5 suggestions (keystroke savings)")
+    p.add_argument("--edits", action="store_true",
+                   help="also retype spans deleted from the middle of the files, with the code after them "
+                        "sent as the suffix and without it (keystroke savings, suggestions that repeat the suffix)")
     p.add_argument("--context", default="document", metavar="document|window:N",
                    help="what the model reads before each character: the whole file with its state "
                         "carried (document, default) or only the last N >= 100 characters (window:N)")
@@ -103,8 +107,8 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from pycodecomplete.ml.evaluate import evaluate
 
-    result = evaluate(args.model, args.data, max_chars=args.max_chars, keystrokes=args.keystrokes,
-                      context=args.context)
+    result = evaluate(model_dir(args), args.data, max_chars=args.max_chars, keystrokes=args.keystrokes,
+                      context=args.context, edits=args.edits)
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

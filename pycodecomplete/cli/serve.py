@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pycodecomplete.cli.common import MODEL_HELP, add_engine_flags, engine_settings, load_engine
+from pycodecomplete.cli.exposure import add_exposure_flags, exposure_config, metrics_directory
 from pycodecomplete.errors import OptionError
 
 
@@ -17,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--n", type=int, default=5, help="how many suggestions (1..10, default 5)")
     p.add_argument("--max-chars", type=int, default=None, metavar="N",
                    help="longest suggestion in characters (1..200, default 40)")
+    p.add_argument("--suffix", default="", metavar="TEXT",
+                   help="the code after the cursor: suggestions never repeat it (escapes \\n and \\t are decoded)")
     p.add_argument("--json", action="store_true", help="print the API's JSON answer instead of a table")
     add_engine_flags(p)
     p.set_defaults(func=cmd_complete)
@@ -55,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--model-threads", "--blas-threads", dest="model_threads", type=int, default=None,
                    metavar="N", help="threads each worker gives the model's matrix products, in ONNX Runtime and "
                                      "BLAS (default: the machine's cores divided among the workers)")
+    add_exposure_flags(p)
     add_engine_flags(p)
     p.set_defaults(func=cmd_serve)
 
@@ -65,10 +69,11 @@ def cmd_complete(args) -> int:
     from pycodecomplete.engine import CompletionRequest
 
     text = sys.stdin.read() if args.text == "-" else args.text
+    suffix = args.suffix.replace("\\n", "\n").replace("\\t", "\t")
     request = CompletionRequest(text, n=args.n, max_chars=args.max_chars).validate()
     engine = load_engine(args)
     started = time.perf_counter()
-    suggestions = engine.complete(request.text, n=request.n, max_chars=request.max_chars)
+    suggestions = engine.complete(request.text, n=request.n, max_chars=request.max_chars, suffix=suffix)
     elapsed_ms = (time.perf_counter() - started) * 1000
     if args.json:
         print(json.dumps({"suggestions": [s.to_json() for s in suggestions], "model": engine.name,
@@ -124,15 +129,17 @@ def cmd_serve(args) -> int:
             raise OptionError(flag, "must be at least 1")
     if not 0 <= args.port <= 65535:
         raise OptionError("port", "must be from 0 to 65535")
+    exposure = exposure_config(args)  # tokens, hosts, limits, budget, telemetry: refused before loading
     # BLAS reads its thread count when numpy loads. Nothing above imported numpy (the
     # CLI's modules are standard library only), so setting it here is in time.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(args.model_threads)
-    from webapp.server import serve
-
-    overrides = {"DEBUG": False, "TESTING": False,
+    overrides = {"DEBUG": False, "TESTING": False, **exposure,
                  "ENGINE_SETTINGS": {**engine_settings(args), "threads": args.model_threads}}
     if args.model is not None:
         overrides["MODEL_DIR"] = str(args.model)
-    serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    with metrics_directory():  # before webapp imports prometheus_client
+        from webapp.server import serve
+
+        serve(overrides, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
     return 0

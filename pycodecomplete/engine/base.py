@@ -4,13 +4,15 @@ A family's engine (`engine/lstm/`, `engine/gpt2/`) subclasses `Engine` and
 supplies the model-specific parts:
 
 * ``from_artifact(artifact, settings)`` builds it from a loaded model directory;
-* ``_search(entry, text, n, max_chars)`` brings the document's cached state to
-  `text` and returns (suggestions, the search tree it visited);
+* ``_search(entry, text, n, max_chars, deadline, suffix)`` brings the document's cached
+  state to `text` and returns (suggestions, the search tree it visited), within
+  the request's time budget (`engine.budget.Deadline`);
 * ``_entry_bytes(entry)`` is the memory an entry holds, for the cache's limit;
 * ``generate(...)`` samples or beam-searches a continuation;
 * ``_engine_info()`` adds family facts to `info()`.
 
-The shared steps: newline normalisation, the per-document cache entry and its
+The shared steps: cleaning the text as it enters (`clean_text`: newlines, lone
+surrogates), the time budget, the per-document cache entry and its
 lock (concurrent requests for one document run one after the other), keeping the
 shallowest `tree_nodes` of the search tree for the next keystroke, resizing the
 entry in the LRU cache, `forget` for closed documents, `warm`, and `info`.
@@ -36,15 +38,42 @@ can keep them in its cache and hand them to concurrent requests without copies.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 from typing import Protocol, Sequence
 
+from pycodecomplete.engine import identifiers
+from pycodecomplete.engine import multiline as multiline_rules
+from pycodecomplete.engine import suffix as suffix_rules
+from pycodecomplete.engine.budget import Deadline, as_deadline
 from pycodecomplete.engine.cache import DocumentCache, DocumentEntry
 from pycodecomplete.engine.settings import EngineSettings
 from pycodecomplete.engine.text import Suggestion
 from pycodecomplete.vocab import normalize_newlines
 
 log = logging.getLogger(__name__)
+SUFFIX_SPARE = 3  # extra suggestions searched when a suffix may rule some out
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text as the engines read it: newlines normalised, lone surrogates made U+FFFD.
+
+    Why: JSON can carry a lone surrogate (``"\\ud800"``), and Python keeps it in a
+    str that is not valid Unicode. The BPE tokenizer refuses such a str (a
+    TypeError, which was an HTTP 500), and no UTF-8 encoding of it exists. U+FFFD
+    is what a decoder makes of the same broken input; the char-LSTM's vocabulary
+    maps it to the unknown character, as it mapped the surrogate, so its answers
+    do not change. A valid pair arrives as one character and is kept.
+    """
+    return replace_surrogates(normalize_newlines(text))
+
+
+def replace_surrogates(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (see `clean_text`)."""
+    if not text.isascii() and _SURROGATE.search(text):
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 class Stepper(Protocol):
@@ -82,24 +111,56 @@ class Engine:
     # ------------------------------------------------------------------ requests
 
     def complete(self, text: str, n: int = 5, max_chars: int | None = None,
-                 document: str | None = None) -> list[Suggestion]:
+                 document: str | None = None, deadline: Deadline | float | None = None,
+                 files: Sequence[str] = (), suffix: str = "", multiline: bool | None = None) -> list[Suggestion]:
         """Up to `n` ranked suggestions for the cursor at the end of `text`.
 
         With a `document` id, the state computed for that document's last request is
-        reused (typing is incremental); results are the same either way.
+        reused (typing is incremental); results are the same either way. `files` are
+        the texts of the project's other files, for the identifier cache. `suffix` is
+        the text after the cursor: suggestions never repeat it (`engine.suffix`), and
+        the cached state does not depend on it. `multiline` (default: the setting) adds
+        a block's body at the end of a line that opens one (`engine.multiline`).
+        `deadline` is the time budget: a `Deadline` (its `cut` then tells what the
+        budget stopped), a number of ms, or None for the `deadline_ms` setting.
+        What runs out of time answers with what it has (`engine.budget`).
         """
+        deadline = as_deadline(deadline, self.settings.deadline_ms)
         if n < 1:
             return []
-        text = normalize_newlines(text)
+        text = clean_text(text)
         max_chars = max_chars or self.settings.max_chars
         entry = self._entry(document)
+        suffix = clean_text(suffix) if suffix else ""
+        wanted = n + SUFFIX_SPARE if suffix else n  # the suffix rules may drop some
         with entry.lock:
-            suggestions, visited = self._search(entry, text, n, max_chars)
+            suggestions, visited = self._search(entry, text, wanted, max_chars, deadline, suffix=suffix)
             if document is not None:
                 keep = sorted(visited, key=lambda k: (len(k), k))[:self.settings.tree_nodes]
                 entry.nodes = {k: visited[k] for k in keep}
                 self.cache.resize(entry, self._entry_bytes(entry))
-        return suggestions
+        weight = self.settings.identifier_weight
+        if weight > 0:  # the document's (and project's) own identifiers (`engine.identifiers`)
+            cache = identifiers.candidates(text, identifiers.typed_word(text), files)
+            suggestions = identifiers.mix(suggestions, cache, weight, wanted, max_chars=max_chars,
+                                          min_chars=min(self.settings.min_chars, max_chars))
+        if suffix:
+            suggestions = suffix_rules.apply(suggestions, text, suffix, min_chars=min(self.settings.min_chars, max_chars))
+        if (self.settings.multiline if multiline is None else multiline) and not suffix_rules.rest_of_line(suffix).strip():
+            block = self._block(text, document, deadline)
+            if block is not None:
+                suggestions = [block] + [s for s in suggestions if s.text != block.text]
+        return suggestions[:n]
+
+    def _block(self, text: str, document: str | None, deadline) -> Suggestion | None:
+        """A block's body, line by line, in a document cache of its own (the real one stays put)."""
+        side = None if document is None else f"{document}\x00block"
+
+        def best_line(prefix: str) -> Suggestion | None:
+            got = self.complete(prefix, n=1, max_chars=80, document=side, deadline=deadline, multiline=False)
+            return got[0] if got else None
+
+        return multiline_rules.body(best_line, text)
 
     def forget(self, document: str) -> None:
         """Drop a document's cached state (its editor closed it)."""
@@ -129,7 +190,8 @@ class Engine:
     def _entry(self, document: str | None) -> DocumentEntry:
         return self.cache.entry(document) if document is not None else DocumentEntry(None)
 
-    def _search(self, entry: DocumentEntry, text: str, n: int, max_chars: int) -> tuple[list[Suggestion], dict]:
+    def _search(self, entry: DocumentEntry, text: str, n: int, max_chars: int,
+                deadline: Deadline, suffix: str = "") -> tuple[list[Suggestion], dict]:
         raise NotImplementedError
 
     def _entry_bytes(self, entry: DocumentEntry) -> int:

@@ -36,12 +36,31 @@ class EngineSettings:
     # Where batched steps run: "onnx" (ONNX Runtime) or "numpy" (no extra dependency).
     runtime: str = "onnx"
     threads: int = 0  # threads for the model's matrix products; 0 = every core of this machine
+    # int8 weights for the steps on ONNX Runtime (its quantizer: `engine.onnx_runtime`); needs
+    # runtime "onnx". Off by default: faster, but answers then depend slightly on the document
+    # cache (measured for both families in trained-models/README.md).
+    int8: bool = False
+    # Weight of the document's own identifiers against the model's scores inside a word
+    # (`engine.identifiers`); 0 turns the cache off. Keystroke savings on 6,000 held-out
+    # characters (six, attrs) by weight 0 / 0.1 / 0.2 / 0.35: LSTM 20.6 / 23.6 / 24.2 / 24.0%,
+    # GPT-2 25.8 / 28.1 / 28.8 / 29.1% (benchmarks/identifiers.py); 0.2 is best or near it for both.
+    identifier_weight: float = 0.2
+    # At the end of a line that opens a block, also offer the block's body (`engine.multiline`).
+    # Off for the popup (one line reads best there); the LSP server's inline completion turns it on.
+    multiline: bool = False
+    # Time budget of one completion in ms (0: none, so offline evaluation is reproducible);
+    # `pycc serve` sets one per request. What it cuts: `engine.budget`.
+    deadline_ms: int = 0
 
     def validate(self) -> "EngineSettings":
         if self.context not in CONTEXTS:
             raise OptionError("context", f"must be one of {', '.join(CONTEXTS)}, not {self.context!r}")
         if self.runtime not in RUNTIMES:
             raise OptionError("runtime", f"must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        if not isinstance(self.int8, bool):
+            raise OptionError("int8", f"must be true or false, not {self.int8!r}")
+        if self.int8 and self.runtime != "onnx":
+            raise OptionError("int8", "needs runtime 'onnx' (int8 weights come from ONNX Runtime's quantization)")
         if self.threads < 0:
             raise OptionError("threads", "cannot be negative (0 means every core)")
         if self.window < 100:
@@ -51,6 +70,10 @@ class EngineSettings:
                 raise OptionError(name, f"must be at least 1, not {getattr(self, name)}")
         if self.lookahead < 0:
             raise OptionError("lookahead", "cannot be negative (0 means automatic)")
+        if not 0.0 <= self.identifier_weight <= 1.0:
+            raise OptionError("identifier_weight", f"must be from 0 to 1, not {self.identifier_weight}")
+        if self.deadline_ms < 0:
+            raise OptionError("deadline_ms", "cannot be negative (0 means no time budget)")
         return self
 
     @classmethod

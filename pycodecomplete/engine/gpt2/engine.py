@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import Iterator
 
 import numpy as np
 
-from pycodecomplete.bpe import SEPARATOR_ID, BPETokenizer
-from pycodecomplete.engine.base import Engine
+from pycodecomplete.bpe import FIM_MIDDLE_ID, FIM_PREFIX_ID, FIM_SUFFIX_ID, SEPARATOR_ID, BPETokenizer
+from pycodecomplete.engine.base import Engine, clean_text
 from pycodecomplete.engine.cache import DocumentEntry
 from pycodecomplete.engine.generation import GenerationOptions, beam_search, continue_text
 from pycodecomplete.engine.gpt2.search import TokenSearch
@@ -33,10 +34,18 @@ from pycodecomplete.engine.numeric import common_prefix, log_softmax
 from pycodecomplete.engine.settings import GPTSettings
 from pycodecomplete.engine.text import Suggestion, boundary_rule
 from pycodecomplete.errors import PyccError
-from pycodecomplete.vocab import normalize_newlines
 
 log = logging.getLogger(__name__)
 MAX_HEALED_TOKENS = 4
+
+
+def load_stepper(artifact, settings: GPTSettings) -> GPTStepper:
+    """The stepper for the settings' runtime: ONNX Runtime (float32 or int8 weights), or numpy."""
+    if settings.runtime == "onnx":
+        from pycodecomplete.engine.gpt2.onnx import OnnxGPTStepper
+        return OnnxGPTStepper.from_artifact(artifact, threads=settings.threads or os.cpu_count() or 1,
+                                            int8=settings.int8)
+    return GPTStepper.from_artifact(artifact)
 
 
 class GPTEngine(Engine):
@@ -57,10 +66,11 @@ class GPTEngine(Engine):
 
     @classmethod
     def from_artifact(cls, artifact, settings: GPTSettings | dict | None = None) -> "GPTEngine":
-        engine = cls(GPTStepper.from_artifact(artifact), BPETokenizer.from_artifact(artifact),
+        settings = GPTSettings.from_mapping(settings)
+        engine = cls(load_stepper(artifact, settings), BPETokenizer.from_artifact(artifact),
                      name=artifact.name, settings=settings, artifact=artifact)
-        log.info("GPT-2 %s: %d tokens, context %d", engine.name, engine.stepper.vocab_size,
-                 engine.stepper.max_positions)
+        log.info("GPT-2 %s: %d tokens, context %d, runtime %s%s", engine.name, engine.stepper.vocab_size,
+                 engine.stepper.max_positions, engine.stepper.runtime, " int8" if settings.int8 else "")
         return engine
 
     def lookahead_tokens(self, max_chars: int) -> int:
@@ -68,15 +78,39 @@ class GPTEngine(Engine):
             return self.settings.lookahead
         return int(min(24, max(4, math.ceil(max_chars / 2))))
 
-    def _search(self, entry: DocumentEntry, text: str, n: int, max_chars: int) -> tuple[list[Suggestion], dict]:
+    def _search(self, entry: DocumentEntry, text: str, n: int, max_chars: int,
+                deadline=None, suffix: str = "") -> tuple[list[Suggestion], dict]:
+        # The read (tokenizing, prefill) is bounded by the context, not the text; the
+        # search stops at the time budget (`engine.budget`).
         steps = self.lookahead_tokens(max_chars)
-        ids, healed = self._prompt(text, room=steps + 1)
+        fill = bool(suffix) and self.tokenizer.fim  # a FIM-trained model reads the suffix too
+        if fill:
+            ids, healed = self._fim_prompt(text, suffix, room=steps + 1)
+        else:
+            ids, healed = self._prompt(text, room=steps + 1)
         nodes = self._root(entry, ids)
         return self.tokens.search(nodes, healed, boundary_rule(text), n=n, width=max(self.settings.beam_width, n),
-                                  max_chars=max_chars, steps=steps, min_chars=self.settings.min_chars)
+                                  max_chars=max_chars, steps=steps, min_chars=self.settings.min_chars,
+                                  deadline=deadline, end_ids=(SEPARATOR_ID,) if fill else ())
+
+    def _fim_prompt(self, text: str, suffix: str, room: int) -> tuple[np.ndarray, bytes]:
+        """The fill-in-the-middle layout of training (`ml/gpt2/fim.py`): prefix, suffix, then the middle.
+
+        The suffix gets at most a quarter of the context, whole lines first; the prefix
+        is read as without a suffix in what is left, its last word taken back to be
+        re-emitted in the middle (the middle of a training chunk starts anywhere).
+        """
+        limit = max(1, (self.stepper.max_positions - room) // 4)
+        suffix_ids = self.tokenizer.encode(suffix[: limit * self.tokens.max_token_bytes])[:limit]
+        ids, healed = self._prompt(text, room=room + len(suffix_ids) + 3)
+        head = [SEPARATOR_ID] if len(ids) and ids[0] == SEPARATOR_ID else []
+        body = ids[len(head):]
+        layout = [*head, FIM_PREFIX_ID, *body.tolist(), FIM_SUFFIX_ID, *suffix_ids.tolist(), FIM_MIDDLE_ID]
+        return np.array(layout, np.int32), healed
 
     def _engine_info(self) -> dict:
-        return {"context_tokens": self.stepper.max_positions}
+        return {"context_tokens": self.stepper.max_positions, "runtime_effective": self.stepper.runtime,
+                "int8_effective": bool(getattr(self.stepper, "int8", False))}
 
     def next_token_logprobs(self, text: str, document: str | None = None) -> tuple[np.ndarray, np.ndarray, bytes]:
         """(context ids, log-probs of the token after them, healed bytes) for a cursor after `text`.
@@ -86,7 +120,7 @@ class GPTEngine(Engine):
         """
         entry = self._entry(document)
         with entry.lock:
-            ids, healed = self._prompt(normalize_newlines(text), room=1)
+            ids, healed = self._prompt(clean_text(text), room=1)
             logits, _ = self._prefill(entry, ids)
             if document is not None:
                 self.cache.resize(entry, self.stepper.nbytes(entry.checkpoints["state"]) + len(entry.context))
@@ -103,7 +137,7 @@ class GPTEngine(Engine):
         """
         options = GenerationOptions(chars=chars, max_length=max_length, temperature=temperature, top_k=top_k,
                                     top_p=top_p, seed=seed, beams=beams, no_repeat_ngram=no_repeat_ngram)
-        ids, healed = self._prompt(normalize_newlines(prompt), room=1)
+        ids, healed = self._prompt(clean_text(prompt), room=1)
         logits, state = self._prefill(DocumentEntry(None), ids)
         yield from continue_text(
             self.stepper, state, logits, token_bytes=self.tokens.token_bytes, stop_id=SEPARATOR_ID,
@@ -114,7 +148,7 @@ class GPTEngine(Engine):
                            no_repeat_ngram: int) -> tuple[list[int], list[int], bytes]:
         """(prompt ids, best continuation ids, healed bytes) of a beam-search generation."""
         options = GenerationOptions(max_length=max_length, beams=beams, no_repeat_ngram=no_repeat_ngram)
-        ids, healed = self._prompt(normalize_newlines(prompt), room=1)
+        ids, healed = self._prompt(clean_text(prompt), room=1)
         logits, state = self._prefill(DocumentEntry(None), ids)
         history = [int(i) for i in ids]
         best = beam_search(self.stepper, state, logits, token_bytes=self.tokens.token_bytes, stop_id=SEPARATOR_ID,

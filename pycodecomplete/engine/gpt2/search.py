@@ -17,7 +17,8 @@ the exact P(healed bytes) summed over all their tokenizations (`_healed_logmass`
 
 Like the char-LSTM's search, it reuses the tree of nodes (token path -> (log-probs,
 state)) that the document's last request computed; steps are the same with or
-without it.
+without it. With a time budget (`engine.budget.Deadline`) it stops before a step
+once the budget is spent, and answers as at the lookahead.
 """
 from __future__ import annotations
 
@@ -75,6 +76,24 @@ class TokenSearch:
         self._id_of_bytes = {b: i for b, i in order}
         self._heal_masks: dict[bytes, np.ndarray] = {}
         self._heal_lock = threading.Lock()
+        self._rule_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _rule_masks(self, rule) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens starting with a character the suggestion ends before, ... ends after), read-only.
+
+        A handful of rules recur on every keystroke: computing them over the vocabulary
+        in Python cost about 1 ms a search, so they are kept."""
+        key = (rule.ends_before, rule.ends_after)
+        masks = self._rule_cache.get(key)
+        if masks is None:
+            masks = tuple(np.array([c != "" and c in chars for c in self.first_char])
+                          for chars in (rule.ends_before, rule.ends_after))
+            for mask in masks:
+                mask.flags.writeable = False
+            if len(self._rule_cache) > 256:
+                self._rule_cache.clear()
+            self._rule_cache[key] = masks
+        return masks
 
     def heal_mask(self, pending: bytes) -> np.ndarray:
         """Tokens that re-emit `pending`: they start with it, or are a non-empty prefix of it."""
@@ -88,14 +107,18 @@ class TokenSearch:
                     tok = self._id_of_bytes.get(pending[:end])
                     if tok is not None:
                         mask[tok] = True
-                if len(self._heal_masks) > 4096:
+                if len(self._heal_masks) > 1024:  # 4 kB each (a 4,000-token vocabulary): kept under 5 MB
                     self._heal_masks.clear()
                 self._heal_masks[pending] = mask
             return mask
 
     def search(self, nodes: dict, healed: bytes, rule, *, n: int, width: int, max_chars: int,
-                steps: int, min_chars: int = 1) -> tuple[list[Suggestion], dict]:
-        """Ranked suggestions, and the tree of nodes visited (`nodes` plus those computed)."""
+                steps: int, min_chars: int = 1, deadline=None, end_ids=()) -> tuple[list[Suggestion], dict]:
+        """Ranked suggestions, and the tree of nodes visited (`nodes` plus those computed).
+
+        `end_ids`: tokens that end a suggestion wherever they come (the end of a
+        fill-in-the-middle's middle), besides the rule's boundary characters.
+        """
         visited = {(): nodes[()]}
         finished: dict[str, float] = {}
         # As the LSTM engine: a suggestion too short to save a keystroke is never offered.
@@ -110,8 +133,9 @@ class TokenSearch:
                 return -math.inf
             return sorted(finished.values(), reverse=True)[n - 1]
 
-        starts_before = np.array([c != "" and c in rule.ends_before for c in self.first_char])
-        starts_after = np.array([c != "" and c in rule.ends_after for c in self.first_char])
+        starts_before, starts_after = self._rule_masks(rule)
+        ending = starts_before.copy()
+        ending[list(end_ids)] = True
         live = [_Beam(0.0, b"", "", healed, -1, (), ((0, 0.0),))]
         for depth in range(steps + 1):
             candidates = []
@@ -123,7 +147,7 @@ class TokenSearch:
                     # Ending here: any token whose text starts with a boundary character.
                     whole = len(beam.out) == len(beam.text.encode("utf-8"))  # no partial character
                     if whole and beam.text:
-                        finish(beam.text, logsumexp(logp[starts_before]))
+                        finish(beam.text, logsumexp(logp[ending]))
                     if whole and rule.ends_after and not escaped(beam.text, rule):
                         for tok in np.flatnonzero(starts_after):
                             finish(beam.text + self.first_char[tok], float(logp[tok]))
@@ -148,6 +172,9 @@ class TokenSearch:
             bar = threshold()
             live = [b for b in next_live if b.score > bar]
             if not live:
+                break
+            if deadline is not None and deadline.expired():
+                deadline.stop("search")
                 break
             for beam in live:
                 if beam.key not in visited and beam.key in nodes:

@@ -14,6 +14,10 @@ Context (`EngineSettings.context`):
   longer than the window, every request re-reads the whole window.
 
 Which one predicts better is for the quality evaluation to measure; both are exact.
+
+**Time budget** (`engine.budget`): reading the unread part of a document is done in
+chunks, and stops when the budget says so; what was read is kept for the next
+request of that document, and this one is answered from its last 100 characters.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from typing import Iterator
 
 import numpy as np
 
-from pycodecomplete.engine.base import Engine
+from pycodecomplete.engine.base import Engine, clean_text
+from pycodecomplete.engine.budget import FALLBACK_CHARS, READ_CHUNK, Deadline
 from pycodecomplete.engine.cache import DocumentEntry
 from pycodecomplete.engine.generation import GenerationOptions, continue_text
 from pycodecomplete.engine.lstm.search import beam_search
@@ -32,7 +37,7 @@ from pycodecomplete.engine.numeric import common_prefix, log_softmax
 from pycodecomplete.engine.settings import LSTMSettings
 from pycodecomplete.engine.text import NEVER, Suggestion, boundary_rule
 from pycodecomplete.errors import PyccError
-from pycodecomplete.vocab import BOUNDARY, CHARS, CharVocabulary, normalize_newlines
+from pycodecomplete.vocab import BOUNDARY, CHARS, CharVocabulary
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +49,12 @@ AUTO_LOOKAHEAD_RANGE = (4, 48)
 
 
 def load_stepper(artifact, settings: LSTMSettings):
-    """The stepper for the settings' runtime: ONNX Runtime for batched beam steps, or numpy."""
+    """The stepper for the settings' runtime: ONNX Runtime for batched beam steps (float32 or
+    int8 weights), or numpy."""
     if settings.runtime == "onnx":
         from pycodecomplete.engine.lstm.onnx import OnnxLSTMStepper
-        return OnnxLSTMStepper.from_artifact(artifact, threads=settings.threads or os.cpu_count() or 1)
+        return OnnxLSTMStepper.from_artifact(artifact, threads=settings.threads or os.cpu_count() or 1,
+                                             int8=settings.int8)
     return LSTMStepper.from_artifact(artifact)
 
 
@@ -93,7 +100,7 @@ class LSTMEngine(Engine):
 
     def next_logprobs(self, text: str, document: str | None = None) -> np.ndarray:
         """Log-probabilities (float32, over `CHARS`) of the character after `text`."""
-        text = normalize_newlines(text)
+        text = clean_text(text)
         entry = self._entry(document)
         with entry.lock:
             nodes = self._prepare(entry, self._context(text))
@@ -107,7 +114,7 @@ class LSTMEngine(Engine):
                  top_p: float = 1.0, beams: int = 1, no_repeat_ngram: int = 0) -> Iterator[str]:
         """Sample a continuation one character at a time; stops early at an end of file."""
         rng = np.random.default_rng(seed)
-        ids = self.vocab.encode_document(normalize_newlines(prompt))
+        ids = self.vocab.encode_document(clean_text(prompt))
         logits, state, _ = self.stepper.advance(self._initial, ids)
         banned = np.array([c in NEVER and c != BOUNDARY for c in CHARS])
         if max_length is not None or top_k or top_p < 1.0 or beams > 1 or no_repeat_ngram:
@@ -132,14 +139,23 @@ class LSTMEngine(Engine):
             step_logits, state = self.stepper.step(state, np.array([choice]))
             logits = step_logits[0]
 
-    def _search(self, entry: DocumentEntry, text: str, n: int, max_chars: int) -> tuple[list[Suggestion], dict]:
-        nodes = self._prepare(entry, self._context(text))
-        return beam_search(self.stepper, nodes, boundary_rule(text), CHARS, n=n, width=self.settings.beam_width,
-                           max_chars=max_chars, lookahead=self.lookahead,
-                           min_chars=min(self.settings.min_chars, max_chars))
+    def _search(self, entry: DocumentEntry, text: str, n: int, max_chars: int,
+                deadline: Deadline | None = None, suffix: str = "") -> tuple[list[Suggestion], dict]:
+        # The char-LSTM reads the text before the cursor only; the suffix rules still apply (`engine.suffix`).
+        deadline = deadline or Deadline()
+        nodes = self._prepare(entry, self._context(text), deadline)
+        if nodes is None:  # the budget cut the read: answer from the last characters, cache nothing
+            deadline.stop("read")
+            nodes = self._prepare(DocumentEntry(None), self.vocab.encode(text[-FALLBACK_CHARS:]).tobytes())
+        suggestions, visited = beam_search(
+            self.stepper, nodes, boundary_rule(text), CHARS, n=n, width=self.settings.beam_width,
+            max_chars=max_chars, lookahead=self.lookahead, min_chars=min(self.settings.min_chars, max_chars),
+            deadline=deadline)
+        return suggestions, ({} if deadline.cut == "read" else visited)
 
     def _engine_info(self) -> dict:
-        return {"lookahead_effective": self.lookahead, "runtime_effective": getattr(self.stepper, "runtime", "numpy")}
+        return {"lookahead_effective": self.lookahead, "runtime_effective": getattr(self.stepper, "runtime", "numpy"),
+                "int8_effective": bool(getattr(self.stepper, "int8", False))}
 
     # ------------------------------------------------------------------ internals
 
@@ -158,8 +174,12 @@ class LSTMEngine(Engine):
         start = newline + 1 if newline >= 0 else start
         return self.vocab.encode(text[start:]).tobytes()
 
-    def _prepare(self, entry: DocumentEntry, context: bytes) -> dict:
-        """Bring `entry` to `context`; return the beam tree rooted at its end."""
+    def _prepare(self, entry: DocumentEntry, context: bytes, deadline: Deadline | None = None) -> dict | None:
+        """Bring `entry` to `context`; return the beam tree rooted at its end.
+
+        None when `deadline` stopped the read first: `entry` then holds the
+        context as far as it was read, and the next request continues from there.
+        """
         old = entry.context
         if old and context.startswith(old):
             extra = context[len(old):]
@@ -185,14 +205,31 @@ class LSTMEngine(Engine):
             logits, new_state = self.stepper.step(state, ids)
             root = (_log_probs(logits[0]), new_state)
         else:
-            keep = [p - start for p in range(start + 1, len(context)) if self._keep_position(p, len(context))]
-            logits, new_state, kept = self.stepper.advance(state, ids, keep=keep)
-            for offset, (kept_logits, kept_state) in kept.items():
-                entry.checkpoints[start + offset] = (_log_probs(kept_logits), kept_state)
-            root = (_log_probs(logits), new_state)
+            root = self._read(entry, context, start, state, deadline)
+            if root is None:
+                return None
         entry.checkpoints[len(context)] = root
         self._finish(entry, context)
         return {"": root}
+
+    def _read(self, entry: DocumentEntry, context: bytes, start: int, state, deadline: Deadline | None):
+        """Read `context[start:]` from `state` in chunks, keeping checkpoints; the root (log-probs,
+        state) at its end, or None when the deadline stopped it (`entry` then ends where it got)."""
+        end = len(context)
+        while True:
+            stop = min(end, start + READ_CHUNK)
+            keep = [p - start for p in range(start + 1, stop) if self._keep_position(p, end)]
+            logits, state, kept = self.stepper.advance(state, np.frombuffer(context[start:stop], np.uint8), keep=keep)
+            for offset, (kept_logits, kept_state) in kept.items():
+                entry.checkpoints[start + offset] = (_log_probs(kept_logits), kept_state)
+            start = stop
+            if start == end:
+                return (_log_probs(logits), state)
+            if deadline is not None and deadline.reading_over():
+                entry.checkpoints[start] = (_log_probs(logits), state)
+                entry.nodes = {}
+                self._finish(entry, context[:start])
+                return None
 
     def _keep_position(self, position: int, end: int) -> bool:
         return position % self.settings.checkpoint_every == 0 or position > end - self.settings.recent_checkpoints

@@ -11,7 +11,10 @@ character costs no model steps. The tree only saves work: steps are counted the
 same with or without it, so results do not depend on what was cached.
 
 The search makes at most `lookahead` batched model steps (one per character), so
-suggestions explore at most that many characters past the first.
+suggestions explore at most that many characters past the first. With a time
+budget (`engine.budget.Deadline`), it also stops before a step once the budget is
+spent, and answers as at the lookahead: the suggestions finished so far, plus the
+open ones cut back to a word end.
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ class _Beam:
 
 def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
                 n: int, width: int, max_chars: int, lookahead: int,
-                min_chars: int = 1) -> tuple[list[Suggestion], dict]:
+                min_chars: int = 1, deadline=None) -> tuple[list[Suggestion], dict]:
     """Return up to `n` ranked suggestions and the tree of nodes the search visited.
 
     Suggestions shorter than `min_chars` are never offered (accepting one costs at
@@ -111,6 +114,9 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
         bar = threshold()
         live = [b for b in next_live if b.scores[-1] > bar]
         if not live or steps >= lookahead:
+            break
+        if deadline is not None and deadline.expired():
+            deadline.stop("search")
             break
         for beam in live:
             if beam.text not in visited and beam.text in nodes:
