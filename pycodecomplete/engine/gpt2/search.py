@@ -57,9 +57,6 @@ class _Beam:
     marks: tuple  # (text length, score) after each token, for cutting back
 
 
-@dataclass
-
-
 class TokenSearch:
     """The token tables of one vocabulary and the completion search over them. Thread-safe."""
 
