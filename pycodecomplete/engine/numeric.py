@@ -42,3 +42,27 @@ def common_prefix(a: bytes | np.ndarray, b: bytes | np.ndarray) -> int:
     n = min(len(a), len(b))
     diff = np.flatnonzero(a[:n] != b[:n])
     return int(diff[0]) if len(diff) else n
+
+
+def expand(stepper, visited: dict, cached: dict, children) -> None:
+    """Give each child node of a search tree its (log-probs, state) in `visited`.
+
+    `children` are (key, last id) pairs; a key's parent is `key[:-1]` and must be in
+    `visited`. A child the previous request's tree (`cached`) already holds is
+    reused; the others are computed in one batched `stepper.step` from their parents.
+    Both families' searches and the GPT-2's healed-bytes sum expand trees this way.
+    """
+    todo = []
+    for key, last in children:
+        if key in visited:
+            continue
+        if key in cached:
+            visited[key] = cached[key]
+        else:
+            todo.append((key, last))
+    if todo:
+        state = stepper.stack([visited[key[:-1]][1] for key, _ in todo])
+        logits, state = stepper.step(state, np.array([last for _, last in todo]))
+        logps = log_softmax(logits).astype(np.float32)
+        for row, (key, _) in enumerate(todo):
+            visited[key] = (logps[row], stepper.select(state, [row]))

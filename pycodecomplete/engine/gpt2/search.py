@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pycodecomplete.engine.numeric import log_softmax, logsumexp
+from pycodecomplete.engine.numeric import expand, logsumexp
 from pycodecomplete.engine.text import NEVER, Suggestion, cut_back, escaped
 
 
@@ -173,16 +173,7 @@ class TokenSearch:
             if deadline is not None and deadline.expired():
                 deadline.stop("search")
                 break
-            for beam in live:
-                if beam.key not in visited and beam.key in nodes:
-                    visited[beam.key] = nodes[beam.key]
-            todo = [b for b in live if b.key not in visited]
-            if todo:  # one batched step for the nodes no earlier search computed
-                state = self.stepper.stack([visited[b.key[:-1]][1] for b in todo])
-                step_logits, state = self.stepper.step(state, np.array([b.last for b in todo]))
-                logps = log_softmax(step_logits).astype(np.float32)
-                for row, beam in enumerate(todo):
-                    visited[beam.key] = (logps[row], self.stepper.select(state, [row]))
+            expand(self.stepper, visited, nodes, [(b.key, b.last) for b in live])
         if rule.kind != "word":
             for beam in live:  # still open after the lookahead: cut back to a space or word end
                 cut = cut_back(beam.text)
@@ -204,17 +195,7 @@ class TokenSearch:
         total = -math.inf
         frontier = [((), pending, 0.0)]
         while frontier:
-            todo = [key for key, _, _ in frontier if key not in visited]
-            for key in todo:
-                if key in nodes:
-                    visited[key] = nodes[key]
-            todo = [key for key in todo if key not in visited]
-            if todo:
-                state = self.stepper.stack([visited[key[:-1]][1] for key in todo])
-                step_logits, state = self.stepper.step(state, np.array([key[-1] for key in todo]))
-                logps = log_softmax(step_logits).astype(np.float32)
-                for row, key in enumerate(todo):
-                    visited[key] = (logps[row], self.stepper.select(state, [row]))
+            expand(self.stepper, visited, nodes, [(key, key[-1] if key else -1) for key, _, _ in frontier])
             grown = []
             for key, rest, acc in frontier:
                 logp = visited[key][0]

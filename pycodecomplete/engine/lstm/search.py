@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pycodecomplete.engine.numeric import log_softmax
+from pycodecomplete.engine.numeric import expand
 from pycodecomplete.engine.text import NEVER, BoundaryRule, Suggestion, cut_back, escaped
 
 
@@ -118,16 +118,7 @@ def beam_search(stepper, nodes: dict, rule: BoundaryRule, chars: str, *,
         if deadline is not None and deadline.expired():
             deadline.stop("search")
             break
-        for beam in live:
-            if beam.text not in visited and beam.text in nodes:
-                visited[beam.text] = nodes[beam.text]
-        todo = [b for b in live if b.text not in visited]
-        if todo:
-            state = stepper.stack([visited[b.text[:-1]][1] for b in todo])
-            logits, new_state = stepper.step(state, np.array([b.last for b in todo]))
-            logps = log_softmax(logits).astype(np.float32)
-            for row, beam in enumerate(todo):
-                visited[beam.text] = (logps[row], stepper.select(new_state, [row]))
+        expand(stepper, visited, nodes, [(b.text, b.last) for b in live])
         steps += 1  # counted with or without the cache, so results never depend on it
     if rule.kind != "word":
         for beam in live:  # still open after `lookahead` steps: cut back to a space or word end
