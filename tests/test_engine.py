@@ -9,6 +9,8 @@ import threading
 import numpy as np
 import pytest
 
+from _fork import fork_check
+
 from pycodecomplete.engine import EngineSettings, boundary_rule, load_engine
 from pycodecomplete.engine.lstm import LSTMEngine
 from pycodecomplete.engine.text import open_string_quote
@@ -133,43 +135,12 @@ def test_the_runtimes_agree_on_batched_steps(make_random_model_dir):
         assert not sb.h.flags.writeable  # states stay immutable values, whatever the runtime
 
 
-# Run in a fresh interpreter: whether a session was built before the fork is per process,
-# and this test process has built many.
-FORK_CHECK = """
-import json, os, sys, time
-from pycodecomplete.engine import load_engine
-model_dir, warm_parent, text = sys.argv[1], sys.argv[2] == "warm", sys.argv[3]
-engine = load_engine(model_dir, {"runtime": "onnx", "threads": 2})
-if warm_parent:
-    engine.warm()
-read, write = os.pipe()
-pid = os.fork()
-if pid == 0:
-    answer = {"suggestions": [s.to_json() for s in engine.complete(text)], "onnx": engine.stepper.active}
-    os.write(write, json.dumps(answer).encode())
-    os._exit(0)
-os.close(write)
-deadline = time.monotonic() + 60
-while os.waitpid(pid, os.WNOHANG)[0] == 0:
-    if time.monotonic() > deadline:
-        os.kill(pid, 9)
-        sys.exit("the forked child hung")
-    time.sleep(0.05)
-child = json.loads(os.fdopen(read).read())
-print(json.dumps({"child": child, "parent": [s.to_json() for s in engine.complete(text)]}))
-"""
-
-
 @pytest.mark.parametrize("warm_parent", [False, True])
 def test_forked_workers_answer_like_their_parent(random_model_dir, warm_parent):
     """gunicorn loads the engine, then forks. A worker builds its own ONNX Runtime session
     (the parent never made one); if the parent had already run one, building another would
     hang, so the child steps in numpy instead. Either way it answers, with the same numbers."""
-    run = subprocess.run([sys.executable, "-c", FORK_CHECK, str(random_model_dir),
-                          "warm" if warm_parent else "cold", SAMPLE],
-                         capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
+    run, result = fork_check(random_model_dir, warm_parent, {"runtime": "onnx", "threads": 2}, SAMPLE)
     got, expected = result["child"]["suggestions"], result["parent"]
     assert result["child"]["onnx"] is not warm_parent
     assert expected and [s["text"] for s in got] == [s["text"] for s in expected]

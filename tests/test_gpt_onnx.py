@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 import requests
 
+from _fork import fork_check
 from _gpt import keras_next_logprobs, write_keras_gpt_dir, write_random_gpt_dir
 from pycodecomplete.bpe import SEPARATOR_ID
 from pycodecomplete.engine import load_engine
@@ -224,37 +225,10 @@ def test_complete_takes_the_int8_flag(keras_gpt):
 
 # ------------------------------------------------------------------ fork safety, gunicorn --
 
-FORK_CHECK = """
-import json, os, sys, time
-from pycodecomplete.engine import load_engine
-engine = load_engine(sys.argv[1], {"runtime": "onnx", "int8": sys.argv[3] == "int8", "threads": 2})
-if sys.argv[2] == "warm":
-    engine.warm()
-read, write = os.pipe()
-pid = os.fork()
-if pid == 0:
-    answer = {"suggestions": [s.to_json() for s in engine.complete("import os\\nx = os.pa")],
-              "onnx": engine.stepper.active}
-    os.write(write, json.dumps(answer).encode())
-    os._exit(0)
-os.close(write)
-deadline = time.monotonic() + 60
-while os.waitpid(pid, os.WNOHANG)[0] == 0:
-    if time.monotonic() > deadline:
-        os.kill(pid, 9)
-        sys.exit("the forked child hung")
-    time.sleep(0.05)
-child = json.loads(os.fdopen(read).read())
-print(json.dumps({"child": child, "parent": [s.to_json() for s in engine.complete("import os\\nx = os.pa")]}))
-"""
-
-
 @pytest.mark.parametrize("warm_parent, int8", [(False, False), (True, False), (False, True)])
 def test_a_forked_worker_builds_its_own_session_or_falls_back(keras_gpt, warm_parent, int8):
-    run = subprocess.run([sys.executable, "-c", FORK_CHECK, str(keras_gpt[2]), "warm" if warm_parent else "cold",
-                          "int8" if int8 else "float32"], capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
+    run, result = fork_check(keras_gpt[2], warm_parent, {"runtime": "onnx", "int8": int8, "threads": 2},
+                             "import os\nx = os.pa")
     assert result["child"]["onnx"] is not warm_parent
     got, expected = result["child"]["suggestions"], result["parent"]
     assert expected and [s["text"] for s in got] == [s["text"] for s in expected]
