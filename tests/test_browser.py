@@ -6,14 +6,11 @@ Playwright never downloads a browser here (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
+from _serving import start_server, stop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,43 +28,11 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(args: list[str], env: dict | None = None):
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "pycodecomplete", "serve", "--port", str(port), *args],
-                               cwd=ROOT, env={**os.environ, **(env or {})},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{base}/api/health", timeout=5).raise_for_status()
-            return process, base
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"server did not start:\n{process.communicate()[0]}")
-            time.sleep(0.1)
-
-
-def _stop(process) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 @pytest.fixture(scope="module")
 def model_server(random_model_dir):
-    process, base = _serve(["--model", str(random_model_dir), "--no-telemetry"])
+    process, base = start_server(["--model", str(random_model_dir), "--no-telemetry"])
     yield base
-    _stop(process)
+    stop_server(process)
 
 
 TOKEN = "browser-token-0123456789abcdef"
@@ -79,9 +44,9 @@ def token_server(random_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("token-server")
     (folder / "tokens").write_text(TOKEN + "\n")
     url = f"sqlite:///{folder / 'events.sqlite'}"
-    process, base = _serve(["--model", str(random_model_dir), "--token-file", str(folder / "tokens"), "--db", url])
+    process, base = start_server(["--model", str(random_model_dir), "--token-file", str(folder / "tokens"), "--db", url])
     yield base, url
-    _stop(process)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +54,9 @@ def stub_server():
     """Serves tests/stub_engine.py: HTML suggestions, and a slow answer for text ending in 'slow'."""
     env = {"PYCC_ENGINE_FACTORY": "stub_engine:create_engine",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    process, base = _serve(["--no-telemetry"], env)
+    process, base = start_server(["--no-telemetry"], env)
     yield base
-    _stop(process)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")

@@ -162,10 +162,10 @@ def test_cached_typing_answers_as_fresh_requests(engines, runtime):
 def test_the_shipped_gpt_on_onnx_answers_as_recorded():
     """Float32 on ONNX Runtime: the recorded (numpy) suggestions, in order, scores within 1e-4
     (measured: 1.7e-5), and the same seeded generations."""
-    from record_shipped_answers import answers
+    from record_shipped_answers import RECORDED_SETTINGS, answers
 
     record = json.loads((ROOT / "tests" / "data" / "shipped_answers.json").read_text())["models"]["gpt2-cpu"]
-    got = answers(load_engine(SHIPPED / "gpt2-cpu", {"runtime": "onnx", "int8": False}))
+    got = answers(load_engine(SHIPPED / "gpt2-cpu", {**RECORDED_SETTINGS["gpt2-cpu"], "runtime": "onnx", "int8": False}))
     for kind in ("complete", "document"):
         for got_list, want_list in zip(got[kind], record[kind], strict=True):
             assert [t for t, _ in got_list] == [t for t, _ in want_list]
