@@ -73,3 +73,20 @@ def test_stream_separates_files_with_the_boundary(tmp_path):
     stream = encode_stream(files)
     vocab = CharVocabulary()
     assert vocab.decode(stream) == "\x0ba\n\x0bb\n\x0b"
+
+
+def test_max_train_chars_keeps_a_stable_sample_of_the_training_split_and_all_of_validation(corpus):
+    from pycodecomplete.config import Config
+    from pycodecomplete.corpus.sources import corpus_for
+
+    full = corpus_for(Config(), [corpus])
+    train_chars = sum(len(f.text) for f in full.split("train"))
+    capped = corpus_for(Config(max_train_chars=train_chars // 2), [corpus])
+    kept = capped.split("train")
+    assert train_chars // 2 <= sum(len(f.text) for f in kept) < train_chars
+    assert [f.path for f in capped.split("val")] == [f.path for f in full.split("val")]
+    assert {f.path for f in kept} | {f.path for f in capped.split("unused")} == {f.path for f in full.split("train")}
+    again = corpus_for(Config(max_train_chars=train_chars // 2), [corpus])
+    assert [f.path for f in again.split("train")] == [f.path for f in kept]
+    assert capped.stats()["unused"]["files"] == len(capped.split("unused")) > 0
+    assert "unused" not in full.stats()

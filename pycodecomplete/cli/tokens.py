@@ -43,6 +43,16 @@ def register(sub) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_tokenizer_encode)
 
+    f = actions.add_parser("add-fim", help="copy a left-to-right GPT-2 model with the fill-in-the-middle tokens",
+                           description="Write a copy of a GPT-2 model directory whose tokenizer has the "
+                                       "fill-in-the-middle sentinels (ids 5-7; the three rarest merges make "
+                                       "room, so the architecture is unchanged) and whose embeddings follow "
+                                       "their tokens. Then `pycc train --init-from OUT` teaches it the FIM "
+                                       "layout (fim_rate) while it keeps learning left to right.")
+    f.add_argument("--model", required=True, type=Path, metavar="DIR", help="a GPT-2 model directory without FIM")
+    f.add_argument("--out", required=True, type=Path, metavar="DIR", help="the new model directory")
+    f.set_defaults(func=cmd_tokenizer_add_fim)
+
     p = sub.add_parser("preprocess", help="write a cleaned copy of a corpus (comments stripped)",
                        description="Read a corpus like training does (default: the stdlib) and write each file "
                                    "to --out at the same relative path (so the train/validation split stays "
@@ -118,6 +128,15 @@ def cmd_tokenizer_encode(args) -> int:
     for i, piece in zip(ids, pieces):
         print(f"{i:>7}  {json.dumps(piece, ensure_ascii=False)}")
     print(f"{len(text)} characters, {len(ids)} tokens", file=sys.stderr)
+    return 0
+
+
+def cmd_tokenizer_add_fim(args) -> int:
+    from pycodecomplete.corpus.fim_graft import add_fim
+
+    done = add_fim(args.model, args.out)
+    print(f"wrote {done['to']}: {done['vocab_size']} tokens, FIM sentinels at ids "
+          f"{', '.join(map(str, done['sentinel_ids']))}")
     return 0
 
 

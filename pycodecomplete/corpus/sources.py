@@ -50,9 +50,10 @@ class Corpus:
 
     def stats(self) -> dict:
         out = {"roots": self.roots, "skipped": {r: self.skipped.get(r, 0) for r in SKIP_REASONS}}
-        for name in ("train", "val"):
+        for name in ("train", "val", "unused"):
             files = self.split(name)
-            out[name] = {"files": len(files), "chars": sum(len(f.text) for f in files)}
+            if files or name != "unused":
+                out[name] = {"files": len(files), "chars": sum(len(f.text) for f in files)}
         out["files"] = out["train"]["files"] + out["val"]["files"]
         out["chars"] = out["train"]["chars"] + out["val"]["chars"]
         if self.installed is not None:
@@ -200,9 +201,34 @@ def read_sources(paths: list[str | Path], *, max_file_bytes: int = 1_000_000,
 
 def corpus_for(config, roots: list[str | Path] | None, progress: bool = False) -> Corpus:
     """The corpus of `roots` (the stdlib when empty), read and split with `config`'s corpus fields."""
-    return load_corpus(roots, val_fraction=config.val_fraction, max_file_bytes=config.max_file_bytes,
-                       max_line_chars=config.max_line_chars, near_duplicates=config.near_duplicates,
-                       exclude_distributions=config.excluded_distributions(), progress=progress)
+    corpus = load_corpus(roots, val_fraction=config.val_fraction, max_file_bytes=config.max_file_bytes,
+                         max_line_chars=config.max_line_chars, near_duplicates=config.near_duplicates,
+                         exclude_distributions=config.excluded_distributions(), progress=progress)
+    if getattr(config, "max_train_chars", 0):
+        cap_training(corpus, config.max_train_chars)
+    return corpus
+
+
+def cap_training(corpus: Corpus, max_chars: int) -> None:
+    """Keep about `max_chars` of the training split; the other training files become "unused".
+
+    Files are taken in the order of a hash of their root and path, so the subset is a
+    fair sample of every source, the same on every run, and the validation split is
+    untouched. The file that crosses the cap is kept.
+    """
+    def order(f: SourceFile) -> bytes:
+        return hashlib.sha256(f"{f.root}\0{f.path}".encode("utf-8", "surrogateescape")).digest()
+
+    used = 0
+    for f in sorted(corpus.split("train"), key=order):
+        if used >= max_chars:
+            f.split = "unused"
+        used += len(f.text)
+    unused = corpus.split("unused")
+    if unused:
+        log.info("max_train_chars %d: training on %d characters; %d files (%d characters) left unused",
+                 max_chars, sum(len(f.text) for f in corpus.split("train")), len(unused),
+                 sum(len(f.text) for f in unused))
 
 
 def validation_files(artifact) -> list[SourceFile]:

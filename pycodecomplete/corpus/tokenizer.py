@@ -22,9 +22,12 @@ to `pycc tokenizer train`, or `--set gpt_vocab_size=N` to `pycc train`.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Iterable
+
+import numpy as np
 
 from pycodecomplete.bpe import FIM_TOKENS, SPECIAL_TOKENS, BPETokenizer
 from pycodecomplete.errors import PyccError
@@ -75,3 +78,36 @@ def compression(tokenizer: BPETokenizer, texts: list[str]) -> dict:
     chars = sum(len(t) for t in texts)
     tokens = sum(len(ids) for ids in tokenizer.encode_batch(texts)) if texts else 0
     return {"chars": chars, "tokens": tokens, "chars_per_token": round(chars / tokens, 4) if tokens else None}
+
+
+def add_fim_tokens(tokenizer: BPETokenizer) -> tuple[BPETokenizer, np.ndarray]:
+    """A left-to-right tokenizer given the fill-in-the-middle sentinels, at the same size.
+
+    The sentinels take ids 5-7 (`pycodecomplete.bpe`), every later id moves up by
+    three, and the three last merges (the rarest tokens the training found) make
+    room, so a warm-started child keeps its parent's architecture. Their text is
+    still encoded, by the merges below them. Returns the new tokenizer and, for each
+    new id, the parent's id whose embedding row it takes (-1 for a sentinel).
+    """
+    if tokenizer.fim:
+        raise PyccError(f"{tokenizer.source} already has the fill-in-the-middle tokens")
+    spec = json.loads(tokenizer.to_str())
+    vocab, merges = spec["model"]["vocab"], spec["model"]["merges"]
+    size, n = tokenizer.vocab_size, len(FIM_TOKENS)
+    by_id = {i: token for token, i in vocab.items()}
+    last = [m if isinstance(m, list) else m.split(" ", 1) for m in merges[-n:]]
+    if len(vocab) != size or [a + b for a, b in last] != [by_id.get(i) for i in range(size - n, size)]:
+        raise PyccError(f"{tokenizer.source}: its last ids are not its last merges; cannot make room "
+                        "for the fill-in-the-middle tokens")
+    first = len(SPECIAL_TOKENS)
+    source = np.concatenate([np.arange(first), np.full(n, -1), np.arange(first, size - n)]).astype(np.int64)
+    new_vocab = {token: (i if i < first else i + n) for token, i in vocab.items() if i < size - n}
+    new_vocab.update({token: first + k for k, token in enumerate(FIM_TOKENS)})
+    spec["model"]["vocab"] = dict(sorted(new_vocab.items(), key=lambda item: item[1]))
+    spec["model"]["merges"] = merges[:-n]
+    template = next(t for t in spec["added_tokens"] if t["content"] == SPECIAL_TOKENS[-1])
+    spec["added_tokens"] += [{**template, "id": first + k, "content": token} for k, token in enumerate(FIM_TOKENS)]
+    grafted = BPETokenizer.from_str(json.dumps(spec, ensure_ascii=False), f"{tokenizer.source} + FIM tokens")
+    if not grafted.fim or grafted.vocab_size != size:
+        raise PyccError(f"{tokenizer.source}: adding the fill-in-the-middle tokens failed")
+    return grafted, source
