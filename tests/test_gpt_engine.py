@@ -97,6 +97,20 @@ def test_long_documents_are_cut_at_a_line_start(engine, tokenizer):
     assert (SAMPLE * 4)[-len(context) - 1] == "\n"
 
 
+def test_the_cut_does_not_depend_on_the_last_requests_hint(engine):
+    # `_cut` starts from the previous answer; whatever that was, the cut is the bisection's.
+    text = SAMPLE * 6
+    budget = engine.stepper.max_positions - 5
+    ends = list(range(len(text) // 2, len(text), 7)) + [len(text) - 1, len(text) // 2 + 3, len(text) - 40]
+    rng = np.random.default_rng(0)
+    for end in ends:
+        engine._cut_hint = 0
+        expected = engine._cut(text[:end], budget)
+        for hint in [int(h) for h in rng.integers(0, 40, 4)] + [engine._cut_hint - 1, engine._cut_hint + 1]:
+            engine._cut_hint = hint
+            assert engine._cut(text[:end], budget) == expected, (end, hint)
+
+
 def test_cached_typing_matches_keras_at_every_prefix(keras_gpt, engine):
     """One character per request through the document cache (truncated KV states) gives Keras's numbers."""
     model = keras_gpt[0]

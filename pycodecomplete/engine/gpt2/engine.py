@@ -63,6 +63,7 @@ class GPTEngine(Engine):
             raise PyccError(f"engine: tokenizer has {tokenizer.vocab_size} tokens, the model {stepper.vocab_size}")
         self.tokens = TokenSearch(stepper, tokenizer.token_bytes() + [b""] * (stepper.vocab_size - tokenizer.vocab_size))
         self._initial = stepper.initial_state()
+        self._cut_hint = 0  # `_cut`'s last answer, a hint only (racing threads cannot change results)
 
     @classmethod
     def from_artifact(cls, artifact, settings: GPTSettings | dict | None = None) -> "GPTEngine":
@@ -167,11 +168,13 @@ class GPTEngine(Engine):
             raise PyccError(f"engine: the model's context ({self.stepper.max_positions} tokens) leaves no "
                             f"room for {room} tokens of search")
         start, head = 0, [SEPARATOR_ID]
-        # No token holds more than `_max_token_bytes` characters: longer texts cannot fit whole.
-        ids = self.tokenizer.encode(text) if len(text) <= budget * self.tokens.max_token_bytes else None
-        if ids is None or len(ids) + 1 > budget:
+        # No token holds more than `max_token_bytes` characters: longer texts cannot fit whole.
+        whole = len(text) <= budget * self.tokens.max_token_bytes
+        if whole:
+            ids, offsets = self.tokenizer.encode_with_offsets(text)
+        if not whole or len(ids) + 1 > budget:
             start, head = self._cut(text, budget), []
-        ids, offsets = self.tokenizer.encode_with_offsets(text[start:])
+            ids, offsets = self.tokenizer.encode_with_offsets(text[start:])
         # Token healing: take back the tokens of the last pre-tokenizer chunk (at most 4), which
         # more typing could merge differently ("except Imp" is ` I`+`mp`; ` ImportError` is one).
         word = self.tokenizer.last_word_start(text[start:]) if len(ids) else 0
@@ -200,13 +203,20 @@ class GPTEngine(Engine):
 
         low = max(1, (len(text) - budget * self.tokens.max_token_bytes) // step)
         high = len(text) // step + 1
+        ok = lambda k: (lambda cut: cut is None or fits(cut))(point(k))  # noqa: E731
+        # The last request's k is the answer while typing goes on (the cut moves every
+        # `budget` characters or so): two counts instead of a bisection's five. Any hint
+        # gives the same answer, the first k for which `ok` holds (monotone in k).
+        hint = self._cut_hint
+        if low <= hint <= high and ok(hint) and (hint == low or not ok(hint - 1)):
+            low = high = hint
         while low < high:  # the first k whose line start exists and fits (both monotone in k)
             mid = (low + high) // 2
-            cut = point(mid)
-            if cut is None or fits(cut):
+            if ok(mid):
                 high = mid
             else:
                 low = mid + 1
+        self._cut_hint = low
         cut = point(low)
         if cut is not None and fits(cut):
             return cut
