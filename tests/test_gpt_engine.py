@@ -88,6 +88,9 @@ def test_healing_masks_match_their_definition(engine):
     for pending in (b" nu", b"\n   ", b"re", b"x", b"\xc3", b"zzzq", b" return"):
         brute = [bool(b) and (b.startswith(pending) or pending.startswith(b)) for b in engine.tokens.token_bytes]
         assert engine.tokens.heal_mask(pending).tolist() == brute
+    for prefix in (b"", b" ", b"\n", b"re", b"\xc3", b"\xff", b"a\xff", b"\xff\xff", b"zzzq", b"_"):
+        brute = {i for i, b in enumerate(engine.tokens.token_bytes) if b and b.startswith(prefix)}
+        assert set(engine.tokens._starting_with(prefix).tolist()) == brute, prefix
 
 
 def test_long_documents_are_cut_at_a_line_start(engine, tokenizer):

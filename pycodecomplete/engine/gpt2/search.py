@@ -215,9 +215,12 @@ class TokenSearch:
     def _starting_with(self, prefix: bytes) -> np.ndarray:
         """Ids of the tokens whose bytes start with `prefix` (a run of the byte-sorted vocabulary)."""
         low = bisect.bisect_left(self._sorted_bytes, prefix)
-        high = low
-        while high < len(self._sorted_bytes) and self._sorted_bytes[high].startswith(prefix):
-            high += 1
+        # They end before the first bytes above every extension of `prefix`: its last byte
+        # below 0xff, plus one (a scan of the run cost ~1 ms a keystroke: " " starts 1,500).
+        stem = prefix.rstrip(b"\xff")
+        if not stem:
+            return self._sorted_ids[low:]
+        high = bisect.bisect_left(self._sorted_bytes, stem[:-1] + bytes([stem[-1] + 1]), low)
         return self._sorted_ids[low:high]
 
     def _extend(self, beam: _Beam, tok: int, score: float, rule, max_chars: int, finish) -> _Beam | None:
