@@ -9,40 +9,21 @@ repeated text of the suffix (0 expected with the suffix sent).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import sys
-import time
-from pathlib import Path
+from _side_by_side import main
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pycodecomplete.corpus import read_sources  # noqa: E402
-from pycodecomplete.engine import load_engine  # noqa: E402
-from pycodecomplete.ml.edits import simulate_edits  # noqa: E402
+from pycodecomplete.ml.edits import simulate_edits
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True)
-    parser.add_argument("--data", action="append", required=True)
+def add_arguments(parser) -> None:
     parser.add_argument("--max-spans", type=int, default=60, help="spans retyped per model (the first ones)")
-    args = parser.parse_args()
-    files = read_sources(args.data)
-    result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": os.getloadavg()},
-              "data": args.data, "models": {}}
-    for model in args.model:
-        started = time.perf_counter()
-        row = simulate_edits(load_engine(model), files, max_spans=args.max_spans, progress=False)
-        row["gain_points"] = round(100 * (row["with_suffix"]["keystroke_savings"]
-                                          - row["without_suffix"]["keystroke_savings"]), 2)
-        row["seconds"] = round(time.perf_counter() - started, 1)
-        result["models"][model] = row
-    result["machine"]["load_after"] = os.getloadavg()
-    print(json.dumps(result, indent=1))
+
+
+def run_model(engine, files, args) -> dict:
+    row = simulate_edits(engine, files, max_spans=args.max_spans, progress=False)
+    row["gain_points"] = round(100 * (row["with_suffix"]["keystroke_savings"]
+                                      - row["without_suffix"]["keystroke_savings"]), 2)
+    return row
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, add_arguments, run_model)

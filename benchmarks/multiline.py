@@ -22,21 +22,13 @@ answer (p50, in-process, no HTTP). One JSON object on stdout.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _side_by_side import main
 
-from pycodecomplete.corpus import read_sources  # noqa: E402
-from pycodecomplete.engine import load_engine  # noqa: E402
-from pycodecomplete.engine.multiline import block_indent  # noqa: E402
-from pycodecomplete.ml.keystrokes import simulate  # noqa: E402
+from pycodecomplete.engine.multiline import block_indent
+from pycodecomplete.ml.keystrokes import simulate
 
 MAX_LINES = 6
 
@@ -117,23 +109,9 @@ def run(engine, files, max_openers: int) -> dict:
             "ms_p50_one_line": round(statistics.median(line_ms), 2) if line_ms else None}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True)
-    parser.add_argument("--data", action="append", required=True)
+def add_arguments(parser) -> None:
     parser.add_argument("--max-openers", type=int, default=60, help="block openers per model (the first ones)")
-    args = parser.parse_args()
-    files = read_sources(args.data)
-    result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": os.getloadavg()},
-              "data": args.data, "models": {}}
-    for model in args.model:
-        started = time.perf_counter()
-        row = run(load_engine(model), files, args.max_openers)
-        row["seconds"] = round(time.perf_counter() - started, 1)
-        result["models"][model] = row
-    result["machine"]["load_after"] = os.getloadavg()
-    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, add_arguments, lambda engine, files, args: run(engine, files, args.max_openers))
