@@ -136,7 +136,7 @@ class TokenSearch:
         open_allowed = ~(self.special | starts_before | starts_after)
         live = [_Beam(0.0, b"", "", healed, -1, (), ((0, 0.0),))]
         for depth in range(steps + 1):
-            rows = []
+            candidates = []
             for beam in live:
                 logp = visited[beam.key][0] + beam.score
                 if beam.pending:
@@ -150,14 +150,10 @@ class TokenSearch:
                         for tok in np.flatnonzero(starts_after):
                             finish(beam.text + self.first_char[tok], float(logp[tok]))
                     allowed = open_allowed
-                rows.append(np.where(allowed, logp, -np.inf))
-            # Every beam's best tokens in one partition (one call per row cost ~1 ms a keystroke).
-            scores = np.stack(rows)
-            top = min(scores.shape[1], 2 * width + n)
-            best = np.argpartition(-scores, top - 1, axis=1)[:, :top]
-            candidates = [(score, beam, tok) for beam, toks, values in
-                          zip(live, best.tolist(), np.take_along_axis(scores, best, axis=1).tolist())
-                          for tok, score in zip(toks, values) if score > -math.inf]
+                scores = np.where(allowed, logp, -np.inf)
+                top = min(len(scores), 2 * width + n)
+                best = np.argpartition(-scores, top - 1)[:top]
+                candidates.extend((float(scores[t]), beam, int(t)) for t in best if scores[t] > -np.inf)
             if depth == steps:
                 break
             candidates.sort(key=lambda c: (-c[0], c[2]))
@@ -216,7 +212,8 @@ class TokenSearch:
         """Ids of the tokens whose bytes start with `prefix` (a run of the byte-sorted vocabulary)."""
         low = bisect.bisect_left(self._sorted_bytes, prefix)
         # They end before the first bytes above every extension of `prefix`: its last byte
-        # below 0xff, plus one (a scan of the run cost ~1 ms a keystroke: " " starts 1,500).
+        # below 0xff, plus one. A scan of the run took 273 us for " " (1,406 tokens) and up to
+        # 1 ms a keystroke; two bisections take 1.4 us.
         stem = prefix.rstrip(b"\xff")
         if not stem:
             return self._sorted_ids[low:]
