@@ -24,11 +24,14 @@ class Oracle:
     def __init__(self, text):
         self.text = text
 
-    def complete(self, before, n=5, suffix=""):
+    def complete(self, before, n=5, suffix="", document=None):
         from pycodecomplete.engine.text import Suggestion
 
         rest = self.text[len(before):]
         return [Suggestion(rest[:4] + ")", 0.6), Suggestion(rest[:4], 0.4)]
+
+    def forget(self, document):
+        pass
 
 
 def test_retyping_counts_keystrokes_and_suggestions_that_repeat_the_suffix():

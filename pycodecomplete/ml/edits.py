@@ -14,10 +14,16 @@ Each span is deleted and retyped with the rest of the file as prefix and suffix,
 keystrokes counted as `ml/keystrokes.py` does (the longest suggestion that the
 span still starts with is accepted, at the cost of its rank + 1). The same spans
 are typed with the suffix sent and without it, and every offered suggestion that
-repeats text of the suffix (`engine.suffix.repeats_suffix`) is counted.
+repeats text of the suffix (`engine.suffix.repeats_suffix`) is counted. Each span
+is one document of the engine's cache, as in an editor (the answers do not depend
+on it), and each request is timed: a fill-in-the-middle model re-reads the suffix's
+tokens on every keystroke, so its cost shows there.
 """
 from __future__ import annotations
 
+import time
+
+import numpy as np
 from tqdm import tqdm
 
 from pycodecomplete.engine.suffix import repeats_suffix
@@ -48,13 +54,19 @@ def spans(text: str) -> list[tuple[int, int, str]]:
     return sorted(set(out))
 
 
-def retype(engine, text: str, start: int, end: int, *, with_suffix: bool, n: int = 5) -> dict:
+def retype(engine, text: str, start: int, end: int, *, with_suffix: bool, n: int = 5,
+           document: str | None = None) -> dict:
+    """Retype one span; `document`: the engine's per-document cache, as an editor uses it."""
     suffix = text[end:]
     span = text[start:end]
     position = keystrokes = accepted = repeated = offered = 0
+    elapsed_ms = []
     while position < len(span):
         before = text[:start + position]
-        options = [s.text for s in engine.complete(before, n=n, suffix=suffix if with_suffix else "")][:n]
+        started = time.perf_counter()
+        got = engine.complete(before, n=n, suffix=suffix if with_suffix else "", document=document)
+        elapsed_ms.append((time.perf_counter() - started) * 1000)
+        options = [s.text for s in got][:n]
         offered += len(options)
         repeated += sum(repeats_suffix(o, before, suffix) for o in options)
         remaining = span[position:]
@@ -68,7 +80,7 @@ def retype(engine, text: str, start: int, end: int, *, with_suffix: bool, n: int
             accepted += 1
             position += len(best[1])
     return {"chars": len(span), "keystrokes": keystrokes, "accepted": accepted, "offered": offered,
-            "repeated_suffix": repeated}
+            "repeated_suffix": repeated, "elapsed_ms": elapsed_ms}
 
 
 def simulate_edits(engine, files, n: int = 5, max_spans: int | None = None, progress: bool = True) -> dict:
@@ -80,14 +92,21 @@ def simulate_edits(engine, files, n: int = 5, max_spans: int | None = None, prog
         totals = {"chars": 0, "keystrokes": 0, "accepted": 0, "offered": 0, "repeated_suffix": 0}
         by_kind: dict[str, dict] = {}
         label = "with_suffix" if with_suffix else "without_suffix"
-        for text, start, end, kind in tqdm(jobs, desc=f"edits ({label})", unit="span", disable=not progress):
-            counts = retype(engine, text, start, end, with_suffix=with_suffix, n=n)
+        elapsed: list[float] = []
+        for index, (text, start, end, kind) in enumerate(tqdm(jobs, desc=f"edits ({label})", unit="span",
+                                                              disable=not progress)):
+            document = f"edit-{label}-{index}"
+            counts = retype(engine, text, start, end, with_suffix=with_suffix, n=n, document=document)
+            engine.forget(document)
+            elapsed += counts.pop("elapsed_ms")
             for key, value in counts.items():
                 totals[key] += value
                 by_kind.setdefault(kind, {"chars": 0, "keystrokes": 0})
                 if key in ("chars", "keystrokes"):
                     by_kind[kind][key] += value
         result[label] = {"keystroke_savings": 1 - totals["keystrokes"] / max(1, totals["chars"]), **totals,
+                         "ms_p50": round(float(np.percentile(elapsed, 50)), 2) if elapsed else None,
+                         "ms_p99": round(float(np.percentile(elapsed, 99)), 2) if elapsed else None,
                          "by_kind": {k: {"keystroke_savings": 1 - v["keystrokes"] / max(1, v["chars"]), **v}
                                      for k, v in sorted(by_kind.items())}}
     result["spans"] = len(jobs)
