@@ -79,6 +79,24 @@ def test_the_grafted_model_gives_every_kept_token_its_parents_logit(tmp_path, to
     assert json.loads((tmp_path / "child" / "summary.json").read_text())["fim_tokens_added"]["dropped_merges"] == 3
 
 
+def test_a_model_whose_weights_never_learned_fim_reads_the_prefix_only(tmp_path, tokenizer):
+    # Its tokenizer has the sentinels, but the layout was never trained (add-fim, or fim_rate=0).
+    from pycodecomplete.artifact import write_json_atomic
+    from pycodecomplete.engine import load_engine
+
+    parent = write_random_gpt_dir(tmp_path / "parent", tokenizer)
+    assert main(["tokenizer", "add-fim", "--model", str(parent), "--out", str(tmp_path / "grafted")]) == 0
+    engine = load_engine(tmp_path / "grafted")
+    assert engine.tokenizer.fim and not engine.reads_suffix and engine.info()["engine"]["reads_suffix"] is False
+    text, suffix = "import os\nos.pa", "\nx = 1\n"
+    assert [s.text for s in engine.complete(text, n=5, suffix=suffix)] == \
+        [s.text for s in engine.complete(text, n=5)]
+    # The same directory once its training recorded a FIM rate reads the suffix.
+    summary = json.loads((tmp_path / "grafted" / "summary.json").read_text())
+    write_json_atomic(tmp_path / "grafted" / "summary.json", {**summary, "fim_rate": 0.5})
+    assert load_engine(tmp_path / "grafted").reads_suffix
+
+
 def test_bad_requests_are_one_line_errors_and_write_nothing(tmp_path, tokenizer, random_model_dir, capsys):
     parent = write_random_gpt_dir(tmp_path / "parent", tokenizer)
     (tmp_path / "taken").mkdir()

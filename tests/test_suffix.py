@@ -25,6 +25,14 @@ def test_a_list_closed_by_the_editor():
     assert texts(got) == [", 3", ", 3, 4"]
 
 
+def test_more_closers_than_the_suffix_holds_are_cut_until_none_repeats_it():
+    # MovedAttribute("shlex_quote", "pipes", "shlex",|), — found by the edit benchmark on six.py.
+    before, suffix = 'MovedAttribute("shlex_quote", "pipes", "shlex",', "),\n    MovedAttribute("
+    got = apply([Suggestion(' "llex"))', 0.3), Suggestion(' "quote")', 0.2)], before, suffix)
+    assert texts(got) == [' "llex"', ' "quote"']
+    assert not any(repeats_suffix(t, before, suffix) for t in texts(got))
+
+
 def test_a_suggestion_equal_to_the_next_line_is_dropped():
     before = "def f(x):\n    "
     suffix = "\n    return x + 1\n"

@@ -46,6 +46,7 @@ def add_fim(model_dir, out_dir, seed: int = 0) -> dict:
     summary = parent.summary()
     summary["fim_tokens_added"] = {"from": parent.name, "dropped_merges": 3,
                                    "note": "ids 5-7 are the FIM sentinels; later ids moved up by 3"}
+    summary["fim_rate"] = 0.0  # the weights have not learned the layout yet: served prefix-only
     out.mkdir(parents=True, exist_ok=True)
     try:
         artifact.write_bytes_atomic(out / artifact.TOKENIZER, tokenizer.to_str().encode())

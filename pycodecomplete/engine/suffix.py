@@ -86,11 +86,20 @@ def foreign_tail(text: str) -> int:
 
 
 def cut_suffix_overlap(text: str, suffix: str) -> str:
-    """`text` without its longest foreign ending that the suffix starts with (`foreign_tail`)."""
+    """`text` without its longest foreign ending that the suffix starts with (`foreign_tail`).
+
+    Repeated until none is left: `"a"))` before `),` loses one `)`, and then ends with
+    the suffix's first character again (the edit benchmark counted 15 such repeats in
+    120 spans of six and attrs when the cut was made once).
+    """
     line = rest_of_line(suffix)
-    for size in range(min(foreign_tail(text), len(line)), 0, -1):
-        if line.startswith(text[-size:]):
-            return text[:-size]
+    cut = True
+    while cut:
+        cut = False
+        for size in range(min(foreign_tail(text), len(line)), 0, -1):
+            if line.startswith(text[-size:]):
+                text, cut = text[:-size], True
+                break
     return text
 
 
