@@ -204,7 +204,7 @@ def corpus_for(config, roots: list[str | Path] | None, progress: bool = False) -
     corpus = load_corpus(roots, val_fraction=config.val_fraction, max_file_bytes=config.max_file_bytes,
                          max_line_chars=config.max_line_chars, near_duplicates=config.near_duplicates,
                          exclude_distributions=config.excluded_distributions(), progress=progress)
-    if getattr(config, "max_train_chars", 0):
+    if config.max_train_chars:
         cap_training(corpus, config.max_train_chars)
     return corpus
 
