@@ -1,6 +1,9 @@
 """The identifier cache: names already written in the document are offered again."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from pycodecomplete.engine import load_engine
@@ -44,3 +47,27 @@ def test_an_identifier_defined_earlier_in_the_document_is_offered_first(random_m
     first = engine.complete(text, n=5)[0]
     assert first.text in ("angle_width", "angle_height")
     assert first.text == "angle_width"  # used twice, once nearer the cursor
+
+
+def _every_word(text: str, prefix: str) -> dict[str, int]:
+    """Reference: every identifier of `text` (none right after a digit), counted, if it extends prefix."""
+    counts: dict[str, int] = {}
+    for match in re.finditer(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        word = match.group(0)
+        if word.startswith(prefix) and len(word) > len(prefix) and not text[match.start() - 1:match.start()].isdigit():
+            counts[word[len(prefix):]] = counts.get(word[len(prefix):], 0) + 1
+    return counts
+
+
+def test_the_lookup_finds_the_same_words_as_reading_every_word():
+    source = (Path(__file__).parent / "data" / "heldout" / "six.py").read_text()[:19_000]  # inside the window
+    prefixes = {w[:k] for w in re.findall(r"[A-Za-z_]\w*", source)[::25] for k in (1, 2, 4) if len(w) > k}
+    assert len(prefixes) > 50
+    for prefix in sorted(prefixes):
+        text = source + "\n" + prefix
+        assert candidates(text, prefix).keys() == _every_word(source, prefix).keys(), prefix
+
+
+def test_letters_inside_numbers_and_words_are_not_identifiers():
+    assert candidates("a = 0x1ff\nx", "x") == {}
+    assert candidates("is_x = 1\nsigma = 2\nmissing = 3\ns", "s") == {"igma": 1.0}

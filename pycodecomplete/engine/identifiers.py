@@ -28,7 +28,7 @@ from typing import Sequence
 
 from pycodecomplete.engine.text import Suggestion
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _TRAILING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 WINDOW = 20_000  # characters of the document indexed (the nearest ones)
 FILE_CHARS = 50_000  # characters indexed per project file
@@ -41,6 +41,24 @@ def typed_word(text: str) -> str:
     return match.group(0) if match else ""
 
 
+def _longer_words(text: str, prefix: str, start: int = 0, end: int | None = None):
+    """(word, end) for each whole identifier in text[start:end] that starts with `prefix` and goes on.
+
+    A pattern that begins with the literal prefix lets the regex engine skip to each
+    occurrence; the word boundary is checked here afterwards, because a look-behind in
+    front of the prefix costs that skip. Typing 20,000 held-out characters a keystroke
+    cost 0.046 ms at the median this way against 0.431 iterating over every word of the
+    window in Python, 9.4x (`python benchmarks/identifier_cost.py --data data/heldout/six
+    --data data/heldout/attrs`, 2-core AMD EPYC VM, a training running beside it).
+    A match inside a word cannot hide a word start: it ends before the next
+    non-identifier character. The `x1f` of `0x1f` is no word.
+    """
+    pattern = re.compile(re.escape(prefix) + "[A-Za-z0-9_]+")
+    for match in pattern.finditer(text, start, len(text) if end is None else end):
+        if match.start() == 0 or text[match.start() - 1] not in _WORD_CHARS:
+            yield match.group(0), match.end()
+
+
 def candidates(text: str, prefix: str, files: Sequence[str] = ()) -> dict[str, float]:
     """Completions of `prefix` (the rest of each identifier) -> cache probability q."""
     if not prefix:
@@ -49,18 +67,14 @@ def candidates(text: str, prefix: str, files: Sequence[str] = ()) -> dict[str, f
     end = len(window) - len(prefix)  # the word being typed is not a use of itself
     weights: dict[str, float] = defaultdict(float)
     nearest: dict[str, int] = {}
-    for match in _IDENTIFIER.finditer(window, 0, max(0, end)):
-        word = match.group(0)
-        if len(word) > len(prefix) and word.startswith(prefix):
-            weights[word] += 1.0
-            nearest[word] = end - match.end()
+    for word, word_end in _longer_words(window, prefix, 0, max(0, end)):
+        weights[word] += 1.0
+        nearest[word] = end - word_end
     for word in list(weights):
         weights[word] *= 1.0 + 1.0 / (1.0 + nearest[word] / 1000.0)
     for other in files:
-        for match in _IDENTIFIER.finditer(other[:FILE_CHARS]):
-            word = match.group(0)
-            if len(word) > len(prefix) and word.startswith(prefix):
-                weights[word] += PROJECT_WEIGHT
+        for word, _ in _longer_words(other[:FILE_CHARS], prefix):
+            weights[word] += PROJECT_WEIGHT
     total = sum(weights.values())
     return {word[len(prefix):]: w / total for word, w in weights.items()} if total else {}
 
